@@ -1,0 +1,49 @@
+"""Settings that differ between machines, read from the environment at call time.
+
+Every default points at the embedded stack: all state under one git-ignored folder (``.mlcycle``
+beside the repository), MLflow on 127.0.0.1. A cluster deployment sets the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    data_root: str
+    tracking_uri: str
+    model_name: str
+    approvers: tuple[str, ...]
+    airflow_url: str
+
+    @property
+    def archive_root(self) -> str:
+        return f"{self.data_root}/archive"
+
+
+def settings() -> Settings:
+    home = Path(_env("MLCYCLE_HOME", str(REPO_ROOT / ".mlcycle")))
+    return Settings(
+        home=home,
+        data_root=_env("MLCYCLE_DATA_ROOT", str(home / "data")),
+        tracking_uri=_env("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
+        model_name=_env("MLCYCLE_MODEL_NAME", "flights_air_time"),
+        approvers=tuple(a.strip() for a in _env("MLCYCLE_APPROVERS", "approver").split(",") if a.strip()),
+        airflow_url=_env("MLCYCLE_AIRFLOW_URL", "http://127.0.0.1:8080"),
+    )
+
+
+def partition_path(data_root: str, dataset: str, ds: str) -> str:
+    """Where one day of a dataset lives, e.g. ``<root>/validated/flights/ds=2013-01-01``."""
+    return f"{data_root}/{dataset}/ds={ds}"
