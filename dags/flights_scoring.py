@@ -1,0 +1,57 @@
+"""Batch scoring: each new day of features (or a new champion) is scored by the current champion.
+
+The champion is resolved once per run; each prediction row carries the model name and version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from mlcycle.config import settings
+from mlcycle.orchestration import CHAMPION, FEATURES, PREDICTIONS, spark_job_per_day
+
+CFG = settings()
+
+with DAG(
+    dag_id="flights_scoring",
+    schedule=FEATURES | CHAMPION,
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={"days": Param([], type="array", description="Days to score (YYYY-MM-DD), for a manual run")},
+    tags=["flights", "scoring"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def days_to_score(params=None, triggering_asset_events=None) -> list[str]:
+        from mlcycle.scoring import days_to_score
+
+        return days_to_score(CFG.data_root, params.get("days") or [], triggering_asset_events)
+
+    @task
+    def resolve_champion() -> dict:
+        from mlcycle.scoring import resolve_champion
+
+        return resolve_champion(CFG.tracking_uri, CFG.model_name)
+
+    @task
+    def score_args(days: list[str], champion: dict, run_id=None) -> list[list[str]]:
+        return [
+            ["--ds", d, "--data-root", CFG.data_root, "--model-uri", champion["uri"],
+             "--model-name", CFG.model_name, "--model-version", str(champion["version"]),
+             "--airflow-run-id", run_id]
+            for d in days
+        ]
+
+    @task(outlets=[PREDICTIONS])
+    def publish_predictions(days: list[str], outlet_events=None) -> list[str]:
+        outlet_events[PREDICTIONS].extra = {"ds": days}
+        return days
+
+    days = days_to_score()
+    champion = resolve_champion()
+    score = spark_job_per_day("score", "score.py", score_args(days, champion))
+    score >> publish_predictions(days)

@@ -1,0 +1,103 @@
+"""Training: fit a challenger on a window of features, register it, compare it with the champion,
+ask a person, and promote on approval.
+
+Trigger it with a window (``train_start``..``train_end``); the last ``holdout_days`` of the window
+are the validation set on which challenger and champion are compared.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import DAG, Param, TriggerRule, task
+
+from mlcycle.config import settings
+from mlcycle.orchestration import CHAMPION, spark_job
+
+CFG = settings()
+APPROVAL_HOURS = float(os.environ.get("MLCYCLE_APPROVAL_TIMEOUT_HOURS", "24"))
+
+with DAG(
+    dag_id="flights_training",
+    schedule=None,
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "train_start": Param("2013-01-01", type="string", format="date"),
+        "train_end": Param("2013-03-31", type="string", format="date"),
+        "holdout_days": Param(7, type="integer", minimum=1),
+        "min_improvement": Param(0.0, type="number", description="MAE margin the challenger must not lose by"),
+    },
+    tags=["flights", "training"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def check_inputs(params=None) -> list[str]:
+        from mlcycle.training import check_training_inputs
+
+        return check_training_inputs(CFG.data_root, params["train_start"], params["train_end"], params["holdout_days"])
+
+    train = spark_job(
+        "train",
+        "train.py",
+        [
+            "--start", "{{ params.train_start }}",
+            "--end", "{{ params.train_end }}",
+            "--holdout-days", "{{ params.holdout_days }}",
+            "--data-root", CFG.data_root,
+            "--model-name", CFG.model_name,
+            "--airflow-run-id", "{{ run_id }}",
+        ],
+    )
+
+    @task
+    def register(run_id=None, dag=None) -> dict:
+        from mlcycle.registry import find_training_run, register_challenger
+
+        mlflow_run = find_training_run(CFG.tracking_uri, CFG.model_name, run_id)
+        version = register_challenger(CFG.tracking_uri, CFG.model_name, mlflow_run, run_id, dag.dag_id)
+        return {"version": version, "mlflow_run_id": mlflow_run}
+
+    @task
+    def evaluate(registered: dict, params=None, run_id=None) -> dict:
+        from mlcycle.training import evaluate_challenger
+
+        return evaluate_challenger(CFG, registered["version"], params["min_improvement"], run_id)
+
+    sign_off = ApprovalOperator(
+        task_id="sign_off",
+        subject="Promote {{ ti.xcom_pull(task_ids='register')['version'] }} of " + CFG.model_name + " to champion?",
+        body="{{ ti.xcom_pull(task_ids='evaluate')['markdown'] }}",
+        defaults="Reject",
+        assigned_users=[{"id": name, "name": name} for name in CFG.approvers],
+        params={"comment": Param("", type="string", description="Why (recorded on the model version)")},
+        response_timeout=timedelta(hours=APPROVAL_HOURS),
+    )
+
+    @task(outlets=[CHAMPION], pool="model_promotion")
+    def promote(registered: dict, params=None, run_id=None, ti=None, outlet_events=None) -> int:
+        from mlcycle.training import promote_on_approval
+
+        decision = ti.xcom_pull(task_ids="sign_off")
+        score_from = promote_on_approval(CFG, registered["version"], decision, run_id, params["train_end"])
+        outlet_events[CHAMPION].extra = {"version": registered["version"], "score_from": score_from}
+        return registered["version"]
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def record_decision(registered: dict, run_id=None, ti=None) -> str:
+        from mlcycle.training import record_decision
+
+        return record_decision(CFG, registered["version"], ti.xcom_pull(task_ids="sign_off"), run_id)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def needs_sign_off(evidence: dict) -> bool:
+        """A clearly worse challenger is rejected by rule, before anyone is asked."""
+        return not evidence["auto_reject"]
+
+    registered = register()
+    check_inputs() >> train >> registered
+    needs_sign_off(evaluate(registered)) >> sign_off >> promote(registered) >> record_decision(registered)

@@ -1,0 +1,157 @@
+"""A small client of Airflow's REST API (v2), as a person's tools use it: log in, trigger,
+backfill, wait, answer a pending approval."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+TERMINAL_RUN_STATES = {"success", "failed"}
+# A response sent while the approval task is still on its way into ``awaiting_input`` can race the
+# scheduler; answering only once the task has sat parked for a moment avoids it.
+APPROVAL_SETTLE_SECONDS = 5.0
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+@dataclass
+class AirflowClient:
+    base_url: str
+    username: str
+    password: str
+    timeout: float = 30.0
+    _token: str | None = field(default=None, repr=False)
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            resp = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": self.username, "password": self.password},
+                timeout=self.timeout,
+            )
+            if resp.status_code not in (200, 201):
+                raise AirflowError(f"login as {self.username!r} failed: {resp.status_code} {resp.text[:200]}")
+            self._token = resp.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def request(self, method: str, path: str, **kwargs) -> Any:
+        url = f"{self.base_url}/api/v2/{path.lstrip('/')}"
+        resp = requests.request(method, url, headers=self._headers(), timeout=self.timeout, **kwargs)
+        if resp.status_code == 401:
+            self._token = None
+            resp = requests.request(method, url, headers=self._headers(), timeout=self.timeout, **kwargs)
+        if resp.status_code >= 400:
+            raise AirflowError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
+        return resp.json() if resp.content else None
+
+    # DAGs
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 300) -> None:
+        """Wait until the dag-processor has parsed every DAG, and report import errors early."""
+        deadline = time.monotonic() + timeout
+        while True:
+            known = {d["dag_id"] for d in self.request("GET", "dags", params={"limit": 100})["dags"]}
+            if set(dag_ids) <= known:
+                return
+            errors = self.request("GET", "importErrors").get("import_errors", [])
+            if errors:
+                raise AirflowError("DAG import errors:\n" + "\n".join(e["stack_trace"][-800:] for e in errors))
+            if time.monotonic() > deadline:
+                raise AirflowError(f"DAGs not parsed after {timeout:.0f} s: missing {set(dag_ids) - known}")
+            time.sleep(2)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None) -> str:
+        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def backfill(self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 2) -> dict:
+        """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive)."""
+        return self.request(
+            "POST",
+            "backfills",
+            json={
+                "dag_id": dag_id,
+                "from_date": f"{from_date}T00:00:00Z",
+                "to_date": f"{to_date}T00:00:00Z",
+                "max_active_runs": max_active_runs,
+                "reprocess_behavior": "completed",
+                "run_backwards": False,
+            },
+        )
+
+    def dag_runs(self, dag_id: str, **params) -> list[dict]:
+        params.setdefault("limit", 100)
+        return self.request("GET", f"dags/{dag_id}/dagRuns", params=params)["dag_runs"]
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict:
+        return self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}")
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.dag_run(dag_id, run_id)["state"]
+            if state in TERMINAL_RUN_STATES:
+                return state
+            time.sleep(3)
+        raise AirflowError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
+
+    def wait_for_backfill(self, backfill_id: int, dag_id: str, expected_runs: int, timeout: float = 1800) -> list[dict]:
+        """Wait until the backfill's runs are all finished; return them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = [r for r in self.dag_runs(dag_id) if r.get("run_type") == "backfill"]
+            runs = [r for r in runs if str(r.get("backfill_id", backfill_id)) == str(backfill_id)]
+            if len(runs) >= expected_runs and all(r["state"] in TERMINAL_RUN_STATES for r in runs):
+                return runs
+            time.sleep(3)
+        raise AirflowError(f"backfill {backfill_id} of {dag_id} not finished after {timeout:.0f} s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        tis = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        return {ti["task_id"]: ti for ti in tis["task_instances"] if ti.get("map_index", -1) in (-1, 0)}
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        return self.task_instances(dag_id, run_id).get(task_id, {}).get("state")
+
+    # Approvals (human in the loop)
+    def pending_approvals(self, dag_id: str | None = None) -> list[dict]:
+        params: dict[str, Any] = {"response_received": False, "limit": 100}
+        if dag_id:
+            params["dag_id"] = dag_id
+        details = self.request("GET", "dags/~/dagRuns/~/hitlDetails", params=params)["hitl_details"]
+        return [d for d in details if d["task_instance"]["state"] == "awaiting_input"]
+
+    def wait_for_approval(self, dag_id: str, run_id: str, task_id: str, timeout: float = 900) -> None:
+        """Wait until the approval task is parked for input (or finished before asking)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.task_state(dag_id, run_id, task_id)
+            if state == "awaiting_input":
+                return
+            if state in ("failed", "skipped", "upstream_failed", "success") or self.dag_run(dag_id, run_id)[
+                "state"
+            ] in TERMINAL_RUN_STATES:
+                raise AirflowError(f"{dag_id} {run_id}: {task_id} ended as {state} before asking for approval")
+            time.sleep(2)
+        raise AirflowError(f"{dag_id} {run_id}: {task_id} not awaiting input after {timeout:.0f} s")
+
+    def respond(
+        self, dag_id: str, run_id: str, task_id: str, option: str, comment: str = "", settle: float = APPROVAL_SETTLE_SECONDS
+    ) -> dict:
+        """Answer a pending approval as this client's user, once the task is parked."""
+        self.wait_for_approval(dag_id, run_id, task_id)
+        time.sleep(settle)
+        return self.request(
+            "PATCH",
+            f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
+            json={"chosen_options": [option], "params_input": {"comment": comment}},
+        )

@@ -1,0 +1,42 @@
+"""Which days a scoring run scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcycle.config import partition_path
+
+
+def days_to_score(data_root: str, requested: list[str], triggering_events) -> list[str]:
+    """Days named by the run: asked for by hand, or announced by new features (``ds``) or by a new
+    champion (``score_from``: the first day after its training window). Only days whose features
+    exist are kept; a run with none is skipped with the reason."""
+    days = set(requested)
+    for events in (triggering_events or {}).values():
+        for event in events:
+            extra = event.extra or {}
+            for key in ("ds", "score_from"):
+                value = extra.get(key)
+                if isinstance(value, str):
+                    days.add(value)
+                elif isinstance(value, list):
+                    days.update(value)
+    ready = sorted(d for d in days if Path(partition_path(data_root, "features", d)).is_dir())
+    if not ready:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"nothing to score: no features partition for {sorted(days) or 'any day'}")
+    return ready
+
+
+def resolve_champion(tracking_uri: str, model_name: str) -> dict:
+    """The champion version every day of this run is scored with; no champion yet means nothing
+    to score (skipped, with the reason), not a failure."""
+    from mlcycle.registry import champion
+
+    version = champion(tracking_uri, model_name)
+    if version is None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"{model_name} has no champion yet: approve a trained version first")
+    return {"version": int(version), "uri": f"models:/{model_name}/{version}"}

@@ -1,0 +1,309 @@
+"""The embedded stack: Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor on
+SQLite), an MLflow tracking server (SQLite backend, local artifacts) and Spark in local mode
+through the ``spark_default`` connection. All state lives under one folder (``MLCYCLE_HOME``).
+
+The same DAGs run on a cluster by changing the environment this module builds, not the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcycle.config import REPO_ROOT, settings
+
+COMPONENTS = ("mlflow", "api-server", "scheduler", "dag-processor", "triggerer")
+USERS = {"admin": "admin", "approver": "op"}  # user name -> role of the simple auth manager
+
+
+class StackError(RuntimeError):
+    """Something the person starting the stack has to fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    airflow: int
+    mlflow: int
+
+
+def ports() -> Ports:
+    return Ports(
+        airflow=int(os.environ.get("MLCYCLE_AIRFLOW_PORT", "8080")),
+        mlflow=int(os.environ.get("MLCYCLE_MLFLOW_PORT", "5000")),
+    )
+
+
+def _home() -> Path:
+    return settings().home
+
+
+def _bin_dir() -> Path:
+    return Path(sys.executable).parent
+
+
+def passwords() -> dict[str, str]:
+    """Login of each user of the embedded Airflow (the password is the user name unless set)."""
+    return {user: os.environ.get(f"MLCYCLE_PASSWORD_{user.upper()}", user) for user in USERS}
+
+
+def stack_env() -> dict[str, str]:
+    """The environment of every component, and of anything that talks to them."""
+    home = _home()
+    p = ports()
+    airflow_home = home / "airflow"
+    secret_file = airflow_home / "jwt_secret"
+    secret = secret_file.read_text().strip() if secret_file.exists() else ""
+    approvers = ",".join(settings().approvers)
+    users = dict(USERS)
+    for name in settings().approvers:
+        users.setdefault(name, "op")
+    env = dict(os.environ)
+    env.update(
+        {
+            "PATH": f"{_bin_dir()}{os.pathsep}{env.get('PATH', '')}",
+            "MLCYCLE_HOME": str(home),
+            "MLCYCLE_DATA_ROOT": settings().data_root,
+            "MLCYCLE_APPROVERS": approvers,
+            "MLCYCLE_AIRFLOW_URL": f"http://127.0.0.1:{p.airflow}",
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p.mlflow}",
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{p.airflow}/execution/",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(p.airflow),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{p.airflow}",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs" / "airflow"),
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
+                {
+                    "conn_type": "spark",
+                    "host": os.environ.get("MLCYCLE_SPARK_MASTER", "local[2]"),
+                    "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
+                }
+            ),
+            "GX_ANALYTICS_ENABLED": "False",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _commands(env: dict[str, str]) -> dict[str, list[str]]:
+    home = _home()
+    bin_dir = _bin_dir()
+    p = ports()
+    mlflow_dir = home / "mlflow"
+    return {
+        "mlflow": [
+            str(bin_dir / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p.mlflow),
+            "--backend-store-uri",
+            f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(mlflow_dir / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        "api-server": [str(bin_dir / "airflow"), "api-server"],
+        "scheduler": [str(bin_dir / "airflow"), "scheduler"],
+        "dag-processor": [str(bin_dir / "airflow"), "dag-processor"],
+        "triggerer": [str(bin_dir / "airflow"), "triggerer"],
+    }
+
+
+def _pid_file(name: str) -> Path:
+    return _home() / "run" / f"{name}.pid"
+
+
+def _log_file(name: str) -> Path:
+    return _home() / "logs" / f"{name}.log"
+
+
+def _pid(name: str) -> int | None:
+    path = _pid_file(name)
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError):
+        return None
+    return pid
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_prerequisites() -> None:
+    """Fail in one line, saying what to do, before anything starts."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise StackError("Java not found: install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless).")
+    try:
+        subprocess.run(["java", "-version"], capture_output=True, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise StackError(f"Java does not run ({exc}): install a Java 17 runtime.") from exc
+    p = ports()
+    for what, port, var in (("Airflow", p.airflow, "MLCYCLE_AIRFLOW_PORT"), ("MLflow", p.mlflow, "MLCYCLE_MLFLOW_PORT")):
+        if _port_busy(port):
+            raise StackError(
+                f"Port {port} for {what} is already in use: stop what uses it "
+                f"(or 'make stop'), or set {var} to a free port."
+            )
+
+
+def _prepare_home() -> None:
+    home = _home()
+    airflow_home = home / "airflow"
+    for sub in ("run", "logs", "mlflow/artifacts", "data"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    secret = airflow_home / "jwt_secret"
+    if not secret.exists():
+        secret.write_text(secrets.token_urlsafe(32))
+    (airflow_home / "passwords.json").write_text(json.dumps(passwords()))
+
+
+def _healthy(name: str) -> bool:
+    p = ports()
+    urls = {
+        "mlflow": f"http://127.0.0.1:{p.mlflow}/health",
+        "api-server": f"http://127.0.0.1:{p.airflow}/api/v2/monitor/health",
+    }
+    url = urls.get(name)
+    if url is None:
+        return _pid(name) is not None
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _wait_healthy(name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _pid(name) is None:
+            tail = _log_file(name).read_text(errors="replace").splitlines()[-15:]
+            raise StackError(f"{name} exited while starting; see {_log_file(name)}:\n" + "\n".join(tail))
+        if _healthy(name):
+            return
+        time.sleep(0.5)
+    raise StackError(f"{name} did not become healthy within {timeout:.0f} s; see {_log_file(name)}")
+
+
+def _migrate(env: dict[str, str]) -> None:
+    log = _log_file("airflow-db-migrate")
+    with open(log, "w") as out:
+        done = subprocess.run(
+            [str(_bin_dir() / "airflow"), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    if done.returncode != 0:
+        raise StackError(f"airflow db migrate failed; see {log}")
+    with open(log, "a") as out:
+        # One promotion at a time: two training runs racing cannot leave two champions.
+        subprocess.run(
+            [str(_bin_dir() / "airflow"), "pools", "set", "model_promotion", "1", "Serializes champion moves"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+
+
+def start(wait: bool = True) -> None:
+    """Start every component that is not running yet."""
+    if all(_pid(name) for name in COMPONENTS):
+        return
+    if any(_pid(name) for name in COMPONENTS):
+        stop()
+    check_prerequisites()
+    _prepare_home()
+    env = stack_env()
+    _migrate(env)
+    for name, cmd in _commands(env).items():
+        with open(_log_file(name), "a") as out:
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=str(_home()),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        _pid_file(name).write_text(str(proc.pid))
+    if wait:
+        for name in ("mlflow", "api-server"):
+            _wait_healthy(name, timeout=180)
+        for name in ("scheduler", "dag-processor", "triggerer"):
+            if _pid(name) is None:
+                raise StackError(f"{name} exited while starting; see {_log_file(name)}")
+
+
+def stop(timeout: float = 30) -> list[str]:
+    """Stop every component (the whole process group of each), politely, then firmly."""
+    stopped = []
+    for name in reversed(COMPONENTS):
+        pid = _pid(name)
+        if pid is None:
+            _pid_file(name).unlink(missing_ok=True)
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid(name) is not None:
+            time.sleep(0.2)
+        if _pid(name) is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _pid_file(name).unlink(missing_ok=True)
+        stopped.append(name)
+    return stopped
+
+
+def status() -> dict[str, str]:
+    """Each component: running and healthy, running, or stopped."""
+    out = {}
+    for name in COMPONENTS:
+        pid = _pid(name)
+        if pid is None:
+            out[name] = "stopped"
+        else:
+            out[name] = f"up (pid {pid})" + ("" if _healthy(name) else ", not answering yet")
+    return out

@@ -1,0 +1,116 @@
+"""DAG integrity: the files parse, cheaply, without touching connections, into the expected shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+HEAVY = ("pyspark", "mlflow", "great_expectations", "pandas", "sklearn")
+
+PROBE = r"""
+import importlib.util, json, sys
+from pathlib import Path
+
+def refuse(*args, **kwargs):
+    raise AssertionError("connection or variable touched while parsing")
+
+from airflow.sdk import BaseHook, Variable
+BaseHook.get_connection = classmethod(refuse)
+Variable.get = staticmethod(refuse)
+before = set(sys.modules)
+loaded = {}
+for path in sorted(Path(sys.argv[1]).glob("*.py")):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    loaded[path.name] = sorted(
+        name for name in set(sys.modules) - before if name.split(".")[0] in %r
+    )
+print(json.dumps(loaded))
+""" % (HEAVY,)
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    os.environ.setdefault("MLCYCLE_HOME", str(tmp_path_factory.mktemp("home")))
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(DAGS))
+
+
+def test_every_dag_file_imports(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {
+        "flights_data",
+        "flights_training",
+        "flights_scoring",
+        "flights_monitoring",
+        "flights_archival",
+    }
+
+
+def test_parsing_touches_no_connection_and_no_heavy_library(tmp_path):
+    env = dict(os.environ, MLCYCLE_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "airflow"))
+    env.pop("AIRFLOW_CONN_SPARK_DEFAULT", None)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(DAGS)], env=env, capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(loaded) == {p.name for p in DAGS.glob("*.py")}
+    assert {name: mods for name, mods in loaded.items() if mods} == {}
+
+
+def _downstream(dag, task_id):
+    return set(dag.get_task(task_id).downstream_task_ids)
+
+
+def test_data_dag_order(dagbag):
+    dag = dagbag.dags["flights_data"]
+    assert _downstream(dag, "land") == {"validate_raw"}
+    assert _downstream(dag, "validate_raw") == {"build_features"}
+    assert _downstream(dag, "build_features") == {"publish_features"}
+    assert dag.get_task("validate_raw")._conn_id == "spark_default"
+    assert [o.name for o in dag.get_task("publish_features").outlets] == ["flights_features"]
+
+
+def test_training_dag_order(dagbag):
+    dag = dagbag.dags["flights_training"]
+    assert _downstream(dag, "check_inputs") == {"train"}
+    assert _downstream(dag, "train") == {"register"}
+    assert "evaluate" in _downstream(dag, "register")
+    assert _downstream(dag, "evaluate") == {"needs_sign_off"}
+    assert _downstream(dag, "needs_sign_off") == {"sign_off"}
+    assert _downstream(dag, "sign_off") == {"promote"}
+    assert _downstream(dag, "promote") == {"record_decision"}
+    sign_off = dag.get_task("sign_off")
+    assert type(sign_off).__name__ == "ApprovalOperator"
+    assert sign_off.defaults == ["Reject"]
+    assert sign_off.assigned_users and sign_off.response_timeout is not None
+    assert type(dag.get_task("train")).__name__ == "SparkSubmitOperator"
+    assert dag.get_task("promote").pool == "model_promotion"
+
+
+def test_scoring_and_monitoring_are_chained_by_assets(dagbag):
+    scoring = dagbag.dags["flights_scoring"]
+    monitoring = dagbag.dags["flights_monitoring"]
+    assert {a.name for a in scoring.timetable.asset_condition.objects} == {
+        "flights_features",
+        "flights_champion",
+    }
+    assert monitoring.timetable.asset_condition.name == "flights_predictions"
+    assert "score" in _downstream(scoring, "score_args")
+    assert _downstream(scoring, "score") == {"publish_predictions"}
+    assert "monitor" in _downstream(monitoring, "days_to_monitor")
+
+
+def test_data_dag_is_daily_over_2013(dagbag):
+    dag = dagbag.dags["flights_data"]
+    assert dag.start_date.year == 2013 and dag.end_date.year == 2013
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
