@@ -1,0 +1,104 @@
+"""The whole lifecycle on the embedded stack, driven through Airflow's REST API as people do:
+backfill days, train, approve as the approver, see the champion move and score the next day;
+then a second training that is rejected leaves the champion where it was."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mlcycle.cli import ALL_DAGS, run_data_window
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "flights_air_time"
+FIRST_DAY, DAYS = "2013-01-01", 3
+WINDOW = {"train_start": "2013-01-01", "train_end": "2013-01-02", "holdout_days": 1}
+SCORED_DAY = "2013-01-03"
+
+
+def _mlflow(stack):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=stack["MLFLOW_TRACKING_URI"])
+
+
+def _champion(stack) -> int | None:
+    from mlcycle.registry import champion
+
+    return champion(stack["MLFLOW_TRACKING_URI"], MODEL)
+
+
+def _train(admin, approver, option: str, comment: str) -> tuple[str, int]:
+    run_id = admin.trigger("flights_training", conf=WINDOW)
+    admin.wait_for_approval("flights_training", run_id, "sign_off", timeout=900)
+    detail = approver.request(
+        "GET", f"dags/flights_training/dagRuns/{run_id}/taskInstances/sign_off/-1/hitlDetails"
+    )
+    assert "MAE" in detail["body"], detail["body"]
+    assert [u["id"] for u in detail["assigned_users"]] == ["approver"]
+    approver.respond("flights_training", run_id, "sign_off", option, comment=comment)
+    assert admin.wait_for_run("flights_training", run_id, timeout=600) == "success"
+    version = admin.request(
+        "GET", f"dags/flights_training/dagRuns/{run_id}/taskInstances/register/xcomEntries/return_value"
+    )["value"]["version"]
+    return run_id, int(version)
+
+
+def _wait_for_partition(stack, dataset: str, day: str, timeout: float = 600):
+    import pandas as pd
+
+    path = Path(stack["MLCYCLE_DATA_ROOT"]) / dataset / f"ds={day}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_dir() and any(path.glob("*.parquet")):
+            return pd.read_parquet(path)
+        time.sleep(3)
+    raise AssertionError(f"no {dataset} for {day} after {timeout:.0f} s")
+
+
+def test_backfill_train_approve_score_then_reject(stack, admin, approver):
+    admin.wait_for_dags(ALL_DAGS)
+    for dag_id in ALL_DAGS:
+        admin.unpause(dag_id)
+
+    runs = run_data_window(admin, FIRST_DAY, DAYS)
+    assert sorted(r["logical_date"][:10] for r in runs) == ["2013-01-01", "2013-01-02", "2013-01-03"]
+    data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    for day in ("2013-01-01", "2013-01-02", "2013-01-03"):
+        assert any((data_root / "features" / f"ds={day}").glob("*.parquet"))
+    assert _champion(stack) is None
+
+    # Approve: the challenger becomes champion, and the next day is scored with it.
+    _, first = _train(admin, approver, "Approve", comment="first model")
+    assert _champion(stack) == first
+    mv = _mlflow(stack).get_model_version(MODEL, str(first))
+    assert mv.tags["status"] == "champion"
+    assert mv.tags["decision"] == "approved"
+    assert mv.tags["decision.by"] == "approver"
+    assert mv.tags["decision.comment"] == "first model"
+
+    import pandas as pd
+
+    predictions = _wait_for_partition(stack, "predictions", SCORED_DAY)
+    features = pd.read_parquet(data_root / "features" / f"ds={SCORED_DAY}")
+    assert len(predictions) == len(features) > 500
+    assert set(predictions["model_version"].astype(str)) == {str(first)}
+    assert set(predictions["model_name"]) == {MODEL}
+    assert predictions["prediction"].notna().all()
+
+    # Monitoring follows the predictions: the day's MAE against the actual flight times.
+    monitoring = _wait_for_partition(stack, "monitoring", SCORED_DAY)
+    assert list(monitoring["model_version"].astype(str)) == [str(first)]
+    assert 0 < float(monitoring["mae"].iloc[0]) < 60
+
+    # Reject: a second challenger is recorded as rejected; champion does not move.
+    _, second = _train(admin, approver, "Reject", comment="not convinced")
+    assert second != first
+    assert _champion(stack) == first
+    mv2 = _mlflow(stack).get_model_version(MODEL, str(second))
+    assert mv2.tags["status"] == "rejected"
+    assert mv2.tags["decision.by"] == "approver"
+    assert "champion" not in (mv2.aliases or [])
