@@ -35,6 +35,7 @@ def spark_conf() -> dict[str, str]:
         "spark.sql.shuffle.partitions": "4",
         "spark.driver.memory": "2g",
         "spark.ui.enabled": "false",
+        "spark.log.level": "WARN",
     }
     for item in filter(None, os.environ.get("MLCYCLE_SPARK_CONF", "").split(",")):
         key, _, value = item.partition("=")
