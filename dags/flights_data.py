@@ -33,7 +33,9 @@ with DAG(
         load_reference(DATA_ROOT)
         return land_day(DATA_ROOT, ds)
 
-    validate_raw = spark_job("validate_raw", "validate_raw.py", ["--ds", "{{ ds }}", "--data-root", DATA_ROOT])
+    validate_raw = spark_job(
+        "validate_raw", "validate_raw.py", ["--ds", "{{ ds }}", "--data-root", DATA_ROOT]
+    )
     build_features = spark_job(
         "build_features", "build_features.py", ["--ds", "{{ ds }}", "--data-root", DATA_ROOT]
     )

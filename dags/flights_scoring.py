@@ -40,9 +40,20 @@ with DAG(
     @task
     def score_args(days: list[str], champion: dict, run_id=None) -> list[list[str]]:
         return [
-            ["--ds", d, "--data-root", CFG.data_root, "--model-uri", champion["uri"],
-             "--model-name", CFG.model_name, "--model-version", str(champion["version"]),
-             "--airflow-run-id", run_id]
+            [
+                "--ds",
+                d,
+                "--data-root",
+                CFG.data_root,
+                "--model-uri",
+                champion["uri"],
+                "--model-name",
+                CFG.model_name,
+                "--model-version",
+                str(champion["version"]),
+                "--airflow-run-id",
+                run_id,
+            ]
             for d in days
         ]
 

@@ -29,7 +29,9 @@ with DAG(
         "train_start": Param("2013-01-01", type="string", format="date"),
         "train_end": Param("2013-03-31", type="string", format="date"),
         "holdout_days": Param(7, type="integer", minimum=1),
-        "min_improvement": Param(0.0, type="number", description="MAE margin the challenger must not lose by"),
+        "min_improvement": Param(
+            0.0, type="number", description="MAE margin the challenger must not lose by"
+        ),
     },
     tags=["flights", "training"],
     doc_md=__doc__,
@@ -39,18 +41,26 @@ with DAG(
     def check_inputs(params=None) -> list[str]:
         from mlcycle.training import check_training_inputs
 
-        return check_training_inputs(CFG.data_root, params["train_start"], params["train_end"], params["holdout_days"])
+        return check_training_inputs(
+            CFG.data_root, params["train_start"], params["train_end"], params["holdout_days"]
+        )
 
     train = spark_job(
         "train",
         "train.py",
         [
-            "--start", "{{ params.train_start }}",
-            "--end", "{{ params.train_end }}",
-            "--holdout-days", "{{ params.holdout_days }}",
-            "--data-root", CFG.data_root,
-            "--model-name", CFG.model_name,
-            "--airflow-run-id", "{{ run_id }}",
+            "--start",
+            "{{ params.train_start }}",
+            "--end",
+            "{{ params.train_end }}",
+            "--holdout-days",
+            "{{ params.holdout_days }}",
+            "--data-root",
+            CFG.data_root,
+            "--model-name",
+            CFG.model_name,
+            "--airflow-run-id",
+            "{{ run_id }}",
         ],
     )
 
@@ -70,7 +80,9 @@ with DAG(
 
     sign_off = ApprovalOperator(
         task_id="sign_off",
-        subject="Promote {{ ti.xcom_pull(task_ids='register')['version'] }} of " + CFG.model_name + " to champion?",
+        subject="Promote {{ ti.xcom_pull(task_ids='register')['version'] }} of "
+        + CFG.model_name
+        + " to champion?",
         body="{{ ti.xcom_pull(task_ids='evaluate')['markdown'] }}",
         defaults="Reject",
         assigned_users=[{"id": name, "name": name} for name in CFG.approvers],

@@ -59,7 +59,9 @@ class AirflowClient:
                 return
             errors = self.request("GET", "importErrors").get("import_errors", [])
             if errors:
-                raise AirflowError("DAG import errors:\n" + "\n".join(e["stack_trace"][-800:] for e in errors))
+                raise AirflowError(
+                    "DAG import errors:\n" + "\n".join(e["stack_trace"][-800:] for e in errors)
+                )
             if time.monotonic() > deadline:
                 raise AirflowError(f"DAGs not parsed after {timeout:.0f} s: missing {set(dag_ids) - known}")
             time.sleep(2)
@@ -104,7 +106,9 @@ class AirflowClient:
             time.sleep(3)
         raise AirflowError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
 
-    def wait_for_backfill(self, backfill_id: int, dag_id: str, expected_runs: int, timeout: float = 1800) -> list[dict]:
+    def wait_for_backfill(
+        self, backfill_id: int, dag_id: str, expected_runs: int, timeout: float = 1800
+    ) -> list[dict]:
         """Wait until the backfill's runs are all finished; return them."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -137,15 +141,24 @@ class AirflowClient:
             state = self.task_state(dag_id, run_id, task_id)
             if state == "awaiting_input":
                 return
-            if state in ("failed", "skipped", "upstream_failed", "success") or self.dag_run(dag_id, run_id)[
-                "state"
-            ] in TERMINAL_RUN_STATES:
-                raise AirflowError(f"{dag_id} {run_id}: {task_id} ended as {state} before asking for approval")
+            if (
+                state in ("failed", "skipped", "upstream_failed", "success")
+                or self.dag_run(dag_id, run_id)["state"] in TERMINAL_RUN_STATES
+            ):
+                raise AirflowError(
+                    f"{dag_id} {run_id}: {task_id} ended as {state} before asking for approval"
+                )
             time.sleep(2)
         raise AirflowError(f"{dag_id} {run_id}: {task_id} not awaiting input after {timeout:.0f} s")
 
     def respond(
-        self, dag_id: str, run_id: str, task_id: str, option: str, comment: str = "", settle: float = APPROVAL_SETTLE_SECONDS
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        option: str,
+        comment: str = "",
+        settle: float = APPROVAL_SETTLE_SECONDS,
     ) -> dict:
         """Answer a pending approval as this client's user, once the task is parked."""
         self.wait_for_approval(dag_id, run_id, task_id)

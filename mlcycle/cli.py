@@ -1,9 +1,9 @@
 """``mlcycle``: the command line around the Airflow and MLflow UIs.
 
-    mlcycle stack start|stop|status     the embedded stack
-    mlcycle demo                        backfill a window, train, stop at the sign-off
-    mlcycle approve | reject            answer the pending sign-off as an approver
-    mlcycle history                     the champion's history, from the registry alone
+mlcycle stack start|stop|status     the embedded stack
+mlcycle demo                        backfill a window, train, stop at the sign-off
+mlcycle approve | reject            answer the pending sign-off as an approver
+mlcycle history                     the champion's history, from the registry alone
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def cmd_stack(args) -> int:
 def _print_addresses() -> None:
     env = stack.stack_env()
     pw = stack.passwords()
-    print(f"Airflow UI  {env['MLCYCLE_AIRFLOW_URL']}   (login admin/{pw['admin']}, approver/{pw['approver']})")
+    print(
+        f"Airflow UI  {env['MLCYCLE_AIRFLOW_URL']}   (login admin/{pw['admin']}, approver/{pw['approver']})"
+    )
     print(f"MLflow UI   {env['MLFLOW_TRACKING_URI']}")
     print(f"Data        {settings().data_root}")
 
@@ -105,7 +107,9 @@ def cmd_decide(args, option: str) -> int:
         from mlcycle.registry import champion
 
         cfg = settings()
-        print(f"champion of {cfg.model_name}: version {champion(stack.stack_env()['MLFLOW_TRACKING_URI'], cfg.model_name)}")
+        print(
+            f"champion of {cfg.model_name}: version {champion(stack.stack_env()['MLFLOW_TRACKING_URI'], cfg.model_name)}"
+        )
     return 0
 
 
@@ -124,7 +128,9 @@ def cmd_history(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlcycle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="mlcycle", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("stack", help="start, stop or show the embedded stack")
@@ -133,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="backfill a window of 2013, train, and stop at the sign-off")
     p.add_argument("--start", default="2013-01-01")
-    p.add_argument("--days", type=int, default=7, help="days to backfill; the last one is scored after approval")
+    p.add_argument(
+        "--days", type=int, default=7, help="days to backfill; the last one is scored after approval"
+    )
     p.add_argument("--holdout-days", type=int, default=2)
     p.set_defaults(func=cmd_demo)
 
@@ -143,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--run-id", help="the training run (default: the latest waiting)")
         p.add_argument("--user", default=(settings().approvers or ("approver",))[0])
         p.add_argument("--password")
-        p.add_argument("--no-wait", dest="wait", action="store_false", help="do not wait for the run to finish")
+        p.add_argument(
+            "--no-wait", dest="wait", action="store_false", help="do not wait for the run to finish"
+        )
         p.set_defaults(func=lambda a, o=option: cmd_decide(a, o))
 
     p = sub.add_parser("history", help="champion history from the model registry")

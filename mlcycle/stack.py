@@ -170,13 +170,18 @@ def _port_busy(port: int) -> bool:
 def check_prerequisites() -> None:
     """Fail in one line, saying what to do, before anything starts."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        raise StackError("Java not found: install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless).")
+        raise StackError(
+            "Java not found: install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)."
+        )
     try:
         subprocess.run(["java", "-version"], capture_output=True, check=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:
         raise StackError(f"Java does not run ({exc}): install a Java 17 runtime.") from exc
     p = ports()
-    for what, port, var in (("Airflow", p.airflow, "MLCYCLE_AIRFLOW_PORT"), ("MLflow", p.mlflow, "MLCYCLE_MLFLOW_PORT")):
+    for what, port, var in (
+        ("Airflow", p.airflow, "MLCYCLE_AIRFLOW_PORT"),
+        ("MLflow", p.mlflow, "MLCYCLE_MLFLOW_PORT"),
+    ):
         if _port_busy(port):
             raise StackError(
                 f"Port {port} for {what} is already in use: stop what uses it "
@@ -235,7 +240,14 @@ def _migrate(env: dict[str, str]) -> None:
     with open(log, "a") as out:
         # One promotion at a time: two training runs racing cannot leave two champions.
         subprocess.run(
-            [str(_bin_dir() / "airflow"), "pools", "set", "model_promotion", "1", "Serializes champion moves"],
+            [
+                str(_bin_dir() / "airflow"),
+                "pools",
+                "set",
+                "model_promotion",
+                "1",
+                "Serializes champion moves",
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

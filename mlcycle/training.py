@@ -91,7 +91,9 @@ def _comment(decision: dict) -> str:
     return str((decision.get("params_input") or {}).get("comment") or "")
 
 
-def promote_on_approval(cfg: Settings, version: int, decision: dict, airflow_run_id: str, train_end: str) -> str:
+def promote_on_approval(
+    cfg: Settings, version: int, decision: dict, airflow_run_id: str, train_end: str
+) -> str:
     """Move ``champion`` to the approved version; return the first day it should score."""
     from mlcycle import registry
 
