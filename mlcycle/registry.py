@@ -1,0 +1,375 @@
+"""Model registry operations of the lifecycle, on MLflow 3 aliases and tags.
+
+``champion`` and ``challenger`` are aliases; everything a person may later ask (which Airflow run
+made a version, who approved it, when it served, where its archive is) is a tag on the version.
+Every operation is safe to re-run: it looks at the registry before changing it. Timestamps are
+passed in by the caller (the Airflow run's logical time), never read from the clock, so a retried
+task writes the same tags.
+
+``mlflow`` is imported inside the functions: DAG files import this module while being parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+RUN_ID = "airflow.run_id"
+DAG_ID = "airflow.dag_id"
+STATUS = "status"
+DECISION = "decision"
+DECISION_BY = "decision.by"
+DECISION_AT = "decision.at"
+DECISION_COMMENT = "decision.comment"
+DECISION_RUN_ID = "decision.airflow_run_id"
+PROMOTED_AT = "promoted_at"
+RETIRED_AT = "retired_at"
+ARCHIVED_AT = "archived_at"
+
+MODEL_ARTIFACT = "model"
+
+
+def _client(tracking_uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _is_missing(exc) -> bool:
+    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+def _alias_version(client, model_name: str, alias: str) -> int | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException as exc:
+        if _is_missing(exc) or exc.error_code == "INVALID_PARAMETER_VALUE":
+            return None
+        raise
+
+
+def _versions(client, model_name: str) -> list:
+    """All versions of a model, oldest first ([] if the model is not registered yet)."""
+    versions = client.search_model_versions(f"name = '{model_name}'")
+    return sorted(versions, key=lambda v: int(v.version))
+
+
+def _set_tags(client, model_name: str, version: int | str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name, str(version), key, str(value))
+
+
+def find_training_run(tracking_uri: str, model_name: str, airflow_run_id: str) -> str:
+    """The finished training run of an Airflow run (experiment named after the model)."""
+    client = _client(tracking_uri)
+    experiment = client.get_experiment_by_name(model_name)
+    runs = []
+    if experiment is not None:
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{RUN_ID}` = '{airflow_run_id}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    if not runs:
+        raise LookupError(
+            f"No finished training run tagged {RUN_ID}={airflow_run_id!r} in MLflow experiment "
+            f"{model_name!r} at {tracking_uri}. Check that the train task of this Airflow run "
+            f"succeeded (its log prints mlflow_run_id=...), then clear it to run it again."
+        )
+    return runs[0].info.run_id
+
+
+def register_challenger(
+    tracking_uri: str, model_name: str, run_id: str, airflow_run_id: str, dag_id: str
+) -> int:
+    """Register ``runs:/<run_id>/model`` as the ``challenger``; a retry returns the same version."""
+    client = _client(tracking_uri)
+    existing = [v for v in _versions(client, model_name) if v.tags.get(RUN_ID) == airflow_run_id]
+    if existing:
+        version = int(existing[-1].version)
+    else:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.create_registered_model(model_name)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        # Waits until the version is READY (or raises).
+        created = client.create_model_version(
+            model_name,
+            source=f"runs:/{run_id}/{MODEL_ARTIFACT}",
+            run_id=run_id,
+            tags={RUN_ID: airflow_run_id, DAG_ID: dag_id, STATUS: CHALLENGER},
+            await_creation_for=300,
+        )
+        version = int(created.version)
+    current = client.get_model_version(model_name, str(version))
+    if current.status != "READY":
+        raise RuntimeError(f"{model_name} v{version} is {current.status}, not READY; retry the task")
+    if current.tags.get(STATUS) in (None, CHALLENGER):
+        _set_tags(client, model_name, version, {RUN_ID: airflow_run_id, DAG_ID: dag_id, STATUS: CHALLENGER})
+        client.set_registered_model_alias(model_name, CHALLENGER, str(version))
+    return version
+
+
+def evidence(tracking_uri: str, model_name: str, version: int, *, min_improvement: float) -> dict:
+    """What an approver needs, from the challenger's training run.
+
+    ``delta`` is challenger MAE - champion MAE on the same validation days (negative: the
+    challenger is better). ``improvement`` is its opposite. ``auto_reject`` is true when
+    ``improvement < min_improvement``: with ``min_improvement = -0.5`` a challenger up to half a
+    minute worse still goes to a person, with ``0`` any worse challenger is rejected, with a
+    positive value a real gain is demanded. Without a champion to compare with, nothing is rejected.
+    """
+    client = _client(tracking_uri)
+    mv = client.get_model_version(model_name, str(version))
+    run = client.get_run(mv.run_id)
+    metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    current_champion = _alias_version(client, model_name, CHAMPION)
+    compared = tags.get("champion.version")
+    champion_mae = metrics.get("champion_val_mae")
+    challenger_mae = metrics.get("val_mae")
+    delta = None if champion_mae is None or challenger_mae is None else challenger_mae - champion_mae
+    auto_reject = delta is not None and (-delta) < min_improvement
+    result = {
+        "model_name": model_name,
+        "version": int(version),
+        "run_id": mv.run_id,
+        "window": f"{params.get('window_start')}..{params.get('window_end')}",
+        "val_days": params.get("val_days"),
+        "val_rows": metrics.get("val_rows"),
+        "challenger_val_mae": challenger_mae,
+        "challenger_val_rmse": metrics.get("val_rmse"),
+        "champion_version": int(compared) if compared else None,
+        "champion_val_mae": champion_mae,
+        "champion_val_rmse": metrics.get("champion_val_rmse"),
+        "current_champion_version": current_champion,
+        "champion_changed_since_training": (
+            current_champion is not None and str(current_champion) != (compared or "")
+        ),
+        "delta": delta,
+        "improvement": None if delta is None else -delta,
+        "min_improvement": min_improvement,
+        "auto_reject": auto_reject,
+    }
+    result["markdown"] = _evidence_markdown(result)
+    return result
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _evidence_markdown(e: dict) -> str:
+    champion = f"champion v{e['champion_version']}" if e["champion_version"] else "champion (none)"
+    lines = [
+        f"**{e['model_name']} v{e['version']}** trained on {e['window']}, validated on "
+        f"{e['val_days']} ({_fmt(e['val_rows'])} flights; both models scored on the same rows).",
+        "",
+        f"| metric | challenger v{e['version']} | {champion} | delta |",
+        "|---|---|---|---|",
+        f"| validation MAE | {_fmt(e['challenger_val_mae'])} | {_fmt(e['champion_val_mae'])} | "
+        f"{_fmt(e['delta'])} |",
+        f"| validation RMSE | {_fmt(e['challenger_val_rmse'])} | {_fmt(e['champion_val_rmse'])} | "
+        f"{_fmt(_diff(e['challenger_val_rmse'], e['champion_val_rmse']))} |",
+        "",
+        f"Minimum improvement required: {e['min_improvement']}. "
+        + (
+            "**Automatic rejection: the challenger is worse than the margin allows.**"
+            if e["auto_reject"]
+            else "Within the margin: a person decides."
+        ),
+    ]
+    if e["champion_changed_since_training"]:
+        lines.append(
+            f"\nNote: the champion is now v{e['current_champion_version']}, not the version this "
+            "challenger was compared with."
+        )
+    return "\n".join(lines)
+
+
+def _diff(a, b):
+    return None if a is None or b is None else a - b
+
+
+def _decision_tags(decision: str, decided_by: str, comment: str, decided_at: str, airflow_run_id: str):
+    return {
+        DECISION: decision,
+        DECISION_BY: decided_by,
+        DECISION_AT: decided_at,
+        DECISION_COMMENT: comment or "",
+        DECISION_RUN_ID: airflow_run_id,
+    }
+
+
+def _drop_alias_if_on(client, model_name: str, alias: str, version: int) -> None:
+    if _alias_version(client, model_name, alias) == int(version):
+        client.delete_registered_model_alias(model_name, alias)
+
+
+def promote(
+    tracking_uri: str,
+    model_name: str,
+    version: int,
+    *,
+    decided_by: str,
+    comment: str,
+    airflow_run_id: str,
+    decided_at: str,
+) -> None:
+    """Make ``version`` the champion and retire whichever version served before it.
+
+    Order matters for a crash in the middle: the decision is written first, then the alias moves,
+    then every other version still tagged champion is retired. A re-run finds the alias in place
+    and only completes the tags.
+    """
+    client = _client(tracking_uri)
+    mv = client.get_model_version(model_name, str(version))
+    if mv.tags.get(STATUS) == "archived":
+        raise ValueError(
+            f"{model_name} v{version} is archived (its artifacts live in the archive); register it "
+            "again from its run before promoting it."
+        )
+    current = _alias_version(client, model_name, CHAMPION)
+    tags = _decision_tags("approved", decided_by, comment, decided_at, airflow_run_id)
+    if current == int(version) and mv.tags.get(STATUS) == CHAMPION:
+        tags = {k: v for k, v in tags.items() if k not in mv.tags}  # keep the first decision
+    tags[STATUS] = CHAMPION
+    if PROMOTED_AT not in mv.tags or current != int(version):
+        tags[PROMOTED_AT] = decided_at
+    _set_tags(client, model_name, version, tags)
+    if RETIRED_AT in mv.tags and current != int(version):  # a rollback to a retired version
+        client.delete_model_version_tag(model_name, str(version), RETIRED_AT)
+    if current != int(version):
+        client.set_registered_model_alias(model_name, CHAMPION, str(version))
+    for other in _versions(client, model_name):
+        if int(other.version) != int(version) and other.tags.get(STATUS) == CHAMPION:
+            _set_tags(client, model_name, other.version, {STATUS: "retired", RETIRED_AT: decided_at})
+    _drop_alias_if_on(client, model_name, CHALLENGER, version)
+
+
+def record_rejection(
+    tracking_uri: str,
+    model_name: str,
+    version: int,
+    *,
+    decided_by: str,
+    comment: str,
+    airflow_run_id: str,
+    decided_at: str,
+) -> None:
+    """Write a rejection on ``version``; the champion is never touched.
+
+    A challenger becomes ``rejected``. A version that already served (a rejected rollback) keeps
+    its status and only records the decision.
+    """
+    client = _client(tracking_uri)
+    mv = client.get_model_version(model_name, str(version))
+    if _alias_version(client, model_name, CHAMPION) == int(version):
+        raise ValueError(f"{model_name} v{version} is the champion: a rejection cannot apply to it")
+    tags = _decision_tags("rejected", decided_by, comment, decided_at, airflow_run_id)
+    if mv.tags.get(STATUS) in (None, CHALLENGER, "rejected"):
+        tags[STATUS] = "rejected"
+    _set_tags(client, model_name, version, tags)
+    _drop_alias_if_on(client, model_name, CHALLENGER, version)
+
+
+def champion(tracking_uri: str, model_name: str) -> int | None:
+    return _alias_version(_client(tracking_uri), model_name, CHAMPION)
+
+
+def champion_history(tracking_uri: str, model_name: str) -> list[dict]:
+    """Every version that served, in order of promotion, from tags alone."""
+    history = [
+        {
+            "version": int(v.version),
+            "promoted_at": v.tags[PROMOTED_AT],
+            "retired_at": v.tags.get(RETIRED_AT),
+            "decided_by": v.tags.get(DECISION_BY),
+            "status": v.tags.get(STATUS),
+        }
+        for v in _versions(_client(tracking_uri), model_name)
+        if PROMOTED_AT in v.tags
+    ]
+    return sorted(history, key=lambda h: (h["promoted_at"], h["version"]))
+
+
+def _parse_utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def archive_retired(
+    tracking_uri: str, model_name: str, archive_root: str, retention_days: int, as_of: str
+) -> list[int]:
+    """Archive retired versions whose retirement is older than the retention period.
+
+    For each: the model artifacts and a ``model_card.json`` go to
+    ``{archive_root}/<NAME>/v<VERSION>/``, then the version is tagged ``archived`` and loses its
+    aliases. The champion is never archived. Returns the versions archived by this call (a re-run
+    returns ``[]``).
+    """
+    import mlflow.artifacts
+
+    client = _client(tracking_uri)
+    cutoff = _parse_utc(as_of) - timedelta(days=retention_days)
+    champion_version = _alias_version(client, model_name, CHAMPION)
+    archived = []
+    for mv in _versions(client, model_name):
+        version = int(mv.version)
+        if mv.tags.get(STATUS) != "retired" or version == champion_version:
+            continue
+        retired_at = mv.tags.get(RETIRED_AT)
+        if retired_at is None or _parse_utc(retired_at) > cutoff:
+            continue
+        target = Path(archive_root) / model_name / f"v{version}"
+        if target.exists():  # left by an attempt that failed before tagging: start over
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        # The version's own source (runs:/... or a storage URI), not models:/: resolving models:/
+        # would go through the process-wide registry URI instead of ``tracking_uri``.
+        downloaded = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=client.get_model_version_download_uri(model_name, str(version)),
+                dst_path=str(target),
+                tracking_uri=tracking_uri,
+            )
+        )
+        if downloaded != target / MODEL_ARTIFACT:
+            downloaded.rename(target / MODEL_ARTIFACT)
+        (target / "model_card.json").write_text(
+            json.dumps(_model_card(client, mv, archived_at=as_of), indent=2, sort_keys=True) + "\n"
+        )
+        _set_tags(client, model_name, version, {STATUS: "archived", ARCHIVED_AT: as_of})
+        # Aliases from the registered model: version search results leave ``aliases`` empty.
+        for alias, aliased in client.get_registered_model(model_name).aliases.items():
+            if int(aliased) == version:
+                client.delete_registered_model_alias(model_name, alias)
+        archived.append(version)
+    return archived
+
+
+def _model_card(client, mv, *, archived_at: str) -> dict:
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    return {
+        "model_name": mv.name,
+        "version": int(mv.version),
+        "source": mv.source,
+        "run_id": mv.run_id,
+        "created_at_ms": mv.creation_timestamp,
+        "archived_at": archived_at,
+        "metrics": dict(run.data.metrics) if run else {},
+        "params": dict(run.data.params) if run else {},
+        "tags": {**dict(mv.tags), STATUS: "archived", ARCHIVED_AT: archived_at},
+    }

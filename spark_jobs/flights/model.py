@@ -1,0 +1,76 @@
+"""The flights estimator: a Spark ML Pipeline from the feature table to ``prediction``.
+
+The whole preparation (indexing, missing values, assembly) lives inside the pipeline, so the
+logged model takes raw feature rows as they are in ``features/ds=D`` and scoring needs nothing but
+the model.
+"""
+
+from __future__ import annotations
+
+from spark_jobs.flights.project import CATEGORICAL, LABEL, NUMERIC
+
+# A value no real reading takes (temperatures, wind, visibility, distances are all far above it):
+# trees split it apart from the rest, so a missing weather reading stays distinguishable instead
+# of being blended into the median.
+MISSING_NUMERIC = -999.0
+# Above the number of distinct destinations (about 105 in 2013): trees treat the indexed
+# categorical columns as categorical, which needs at least one bin per category.
+MAX_BINS = 160
+SEED = 2013
+
+
+def feature_columns() -> list[str]:
+    """The columns the model reads, in the order of the feature contract."""
+    return [*CATEGORICAL, *NUMERIC]
+
+
+def make_pipeline():
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import SQLTransformer, StringIndexer, VectorAssembler
+    from pyspark.ml.regression import RandomForestRegressor
+
+    indexer = StringIndexer(
+        inputCols=list(CATEGORICAL),
+        outputCols=[f"{c}_idx" for c in CATEGORICAL],
+        handleInvalid="keep",  # a carrier or airport unseen in training gets its own bucket
+        stringOrderType="alphabetDesc",  # deterministic, independent of the window's counts
+    )
+    fill = SQLTransformer(
+        statement="SELECT *, "
+        + ", ".join(f"COALESCE(CAST({c} AS DOUBLE), {MISSING_NUMERIC}) AS {c}_num" for c in NUMERIC)
+        + " FROM __THIS__"
+    )
+    assembler = VectorAssembler(
+        inputCols=[f"{c}_idx" for c in CATEGORICAL] + [f"{c}_num" for c in NUMERIC],
+        outputCol="features",
+        handleInvalid="error",
+    )
+    regressor = RandomForestRegressor(
+        featuresCol="features",
+        labelCol=LABEL,
+        predictionCol="prediction",
+        numTrees=20,
+        maxBins=MAX_BINS,
+        seed=SEED,
+    )
+    return Pipeline(stages=[indexer, fill, assembler, regressor])
+
+
+def param_grid(pipeline_stages):
+    """Two candidates: a shallow and a deeper forest. Small on purpose: the window is a few
+    days, the cluster may be two cores, and depth is what matters for this target."""
+    from pyspark.ml.regression import RandomForestRegressor
+    from pyspark.ml.tuning import ParamGridBuilder
+
+    regressor = next(s for s in pipeline_stages if isinstance(s, RandomForestRegressor))
+    return (
+        ParamGridBuilder()
+        .addGrid(regressor.maxDepth, [6, 10])
+        .addGrid(regressor.minInstancesPerNode, [5])
+        .build()
+    )
+
+
+def describe_params(param_map) -> dict[str, str]:
+    """``{"maxDepth": "6", ...}`` of one grid candidate, for MLflow params."""
+    return {p.name: str(v) for p, v in param_map.items()}

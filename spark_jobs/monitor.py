@@ -1,0 +1,144 @@
+"""Compare one day of predictions with what actually happened (spark-submit entry point).
+
+Writes ``monitoring/ds=D`` (one row per model version that scored the day) and appends the day's
+errors to one MLflow run per model version, ``monitoring-<NAME>-v<VERSION>``, at step = day of
+year: the MLflow UI then draws the error of a version over the season, and a backfill of a day
+lands on the same step again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime
+
+from spark_jobs.common import get_spark, overwrite_partitions, read_partitions
+from spark_jobs.flights import project
+
+MONITORING_COLUMNS = (
+    "ds",
+    "model_name",
+    "model_version",
+    "n_predictions",
+    "n_actuals",
+    "mae",
+    "rmse",
+    "bias",
+    "coverage",
+)
+MONITORED_METRICS = ("mae", "rmse", "bias", "coverage")
+VERSION_TAG = "monitoring.model_version"
+NAME_TAG = "monitoring.model_name"
+
+
+def daily_metrics(predictions, features):
+    """One row per (model_name, model_version) of the day's predictions.
+
+    ``n_actuals``, ``mae``, ``rmse`` and ``bias`` (mean prediction - actual) count the predicted
+    flights whose actual value is known; ``coverage`` is the share of the day's flights (rows of
+    ``features``) that got a prediction from that version. Error columns are null when no actual
+    is known yet.
+    """
+    from pyspark.sql import functions as F
+
+    day_flights = features.select(project.KEY).distinct().count()
+    actuals = features.select(
+        F.col(project.KEY), F.col(project.LABEL).cast("double").alias("_actual"), F.lit(True).alias("_known")
+    )
+    joined = predictions.join(actuals, on=project.KEY, how="left")
+    err = F.col("prediction") - F.col("_actual")
+    return (
+        joined.groupBy("ds", "model_name", "model_version")
+        .agg(
+            F.count(F.lit(1)).alias("n_predictions"),
+            F.count("_actual").alias("n_actuals"),
+            F.avg(F.abs(err)).alias("mae"),
+            F.sqrt(F.avg(err * err)).alias("rmse"),
+            F.avg(err).alias("bias"),
+            (
+                F.countDistinct(F.when(F.col("_known"), F.col(project.KEY)))
+                / F.lit(day_flights if day_flights else None).cast("double")
+            ).alias("coverage"),
+        )
+        .select(
+            F.col("ds"),
+            F.col("model_name"),
+            F.col("model_version").cast("string"),
+            F.col("n_predictions").cast("long"),
+            F.col("n_actuals").cast("long"),
+            *(F.col(c).cast("double") for c in ("mae", "rmse", "bias", "coverage")),
+        )
+    )
+
+
+def monitoring_run_id(client, model_name: str, model_version: str) -> str:
+    """Find or create the monitoring run of one model version (experiment ``<NAME>-monitoring``)."""
+    experiment_name = f"{model_name}-monitoring"
+    experiment = client.get_experiment_by_name(experiment_name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{NAME_TAG}` = '{model_name}' and tags.`{VERSION_TAG}` = '{model_version}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1,
+    )
+    if runs:
+        return runs[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"monitoring-{model_name}-v{model_version}",
+        tags={NAME_TAG: model_name, VERSION_TAG: model_version},
+    )
+    return run.info.run_id
+
+
+def log_to_mlflow(rows: list[dict], ds: str) -> None:
+    import mlflow
+    from mlflow.entities import Metric
+
+    client = mlflow.MlflowClient()
+    day = date.fromisoformat(ds)
+    step = day.timetuple().tm_yday
+    # The metric's time is the monitored day, not the moment the job ran: a backfill is identical.
+    timestamp = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    for row in rows:
+        run_id = monitoring_run_id(client, row["model_name"], row["model_version"])
+        metrics = [
+            Metric(key=k, value=float(row[k]), timestamp=timestamp, step=step)
+            for k in MONITORED_METRICS
+            if row[k] is not None
+        ]
+        metrics.append(Metric("n_actuals", float(row["n_actuals"]), timestamp, step))
+        client.log_batch(run_id, metrics=metrics)
+        print(f"logged ds={ds} step={step} to run {run_id}: {[(m.key, m.value) for m in metrics]}")
+
+
+def monitor(args) -> list[dict]:
+    from pyspark.sql import functions as F
+
+    spark = get_spark(f"monitor-{args.ds}")
+    predictions = read_partitions(spark, args.data_root, "predictions", [args.ds])
+    features = read_partitions(spark, args.data_root, "features", [args.ds])
+    metrics = daily_metrics(predictions, features).withColumn("ds", F.col("ds").cast("date"))
+    overwrite_partitions(metrics.select(*MONITORING_COLUMNS), args.data_root, "monitoring")
+    rows = [r.asDict() for r in read_partitions(spark, args.data_root, "monitoring", [args.ds]).collect()]
+    for row in rows:
+        print(f"monitoring ds={args.ds}: {row}")
+    log_to_mlflow(rows, args.ds)
+    return rows
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ds", required=True, help="day to monitor, YYYY-MM-DD")
+    parser.add_argument("--data-root", required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    monitor(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

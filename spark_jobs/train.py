@@ -1,0 +1,207 @@
+"""Train, tune and log one model on a window of feature partitions (spark-submit entry point).
+
+The last ``--holdout-days`` days of the window are the validation set: the model is tuned on the
+days before them and judged on days it never saw, the way it will be used. When the registry has
+a ``champion``, it is scored on the very same validation rows, so the comparison the approver
+sees is like for like.
+
+Re-running with the same ``--airflow-run-id`` finds the finished run and trains nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, timedelta
+
+from spark_jobs.common import get_spark, read_partitions
+from spark_jobs.flights import model as project_model
+from spark_jobs.flights import project
+
+RUN_ID_TAG = "airflow.run_id"
+
+
+def window_days(start: str, end: str) -> list[str]:
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if last < first:
+        raise ValueError(f"--end {end} is before --start {start}")
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def split_days(days: list[str], holdout_days: int) -> tuple[list[str], list[str]]:
+    """(training days, validation days): validation is the last ``holdout_days`` of the window."""
+    if not 0 < holdout_days < len(days):
+        raise ValueError(
+            f"--holdout-days {holdout_days} must leave at least one training day in a "
+            f"{len(days)}-day window ({days[0]} .. {days[-1]})"
+        )
+    return days[:-holdout_days], days[-holdout_days:]
+
+
+def find_finished_run(client, experiment_name: str, airflow_run_id: str):
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{RUN_ID_TAG}` = '{airflow_run_id}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def regression_metrics(predictions) -> dict[str, float]:
+    from pyspark.sql import functions as F
+
+    err = F.col("prediction") - F.col(project.LABEL)
+    row = predictions.agg(F.avg(F.abs(err)).alias("mae"), F.sqrt(F.avg(err * err)).alias("rmse")).first()
+    return {"mae": float(row["mae"]), "rmse": float(row["rmse"])}
+
+
+def champion_version(client, model_name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, "champion").version
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+
+
+def train(args) -> str:
+    import mlflow
+    import pyspark
+    from mlflow.models import infer_signature
+    from pyspark.ml.evaluation import RegressionEvaluator
+    from pyspark.ml.tuning import TrainValidationSplit
+    from pyspark.sql import functions as F
+
+    client = mlflow.MlflowClient()
+    previous = find_finished_run(client, args.model_name, args.airflow_run_id)
+    if previous is not None:
+        print(f"run {previous.info.run_id} already trained for {args.airflow_run_id}; nothing to do")
+        return previous.info.run_id
+
+    days = window_days(args.start, args.end)
+    train_days, val_days = split_days(days, args.holdout_days)
+
+    spark = get_spark(f"train-{args.model_name}")
+    columns = [project.KEY, "ds", project.LABEL, *project_model.feature_columns()]
+    features = (
+        read_partitions(spark, args.data_root, "features", days)
+        .select(*columns)
+        .where(F.col(project.LABEL).isNotNull())
+        .withColumn("ds", F.col("ds").cast("string"))
+    )
+    train_df = features.where(F.col("ds").isin(train_days)).cache()
+    val_df = features.where(F.col("ds").isin(val_days)).cache()
+    train_rows, val_rows = train_df.count(), val_df.count()
+    if train_rows == 0 or val_rows == 0:
+        raise ValueError(
+            f"no labelled rows to {'train on' if train_rows == 0 else 'validate on'} in "
+            f"{train_days if train_rows == 0 else val_days} under {args.data_root}/features"
+        )
+
+    pipeline = project_model.make_pipeline()
+    grid = project_model.param_grid(pipeline.getStages())
+    evaluator = RegressionEvaluator(labelCol=project.LABEL, predictionCol="prediction", metricName="mae")
+    tuner = TrainValidationSplit(
+        estimator=pipeline,
+        estimatorParamMaps=grid,
+        evaluator=evaluator,
+        trainRatio=0.8,
+        parallelism=2,
+        seed=project_model.SEED,
+    )
+
+    mlflow.set_experiment(args.model_name)
+    with mlflow.start_run(run_name=f"train-{args.end}", tags={RUN_ID_TAG: args.airflow_run_id}) as run:
+        mlflow.log_params(
+            {
+                "window_start": args.start,
+                "window_end": args.end,
+                "holdout_days": args.holdout_days,
+                "train_days": f"{train_days[0]}..{train_days[-1]}",
+                "val_days": f"{val_days[0]}..{val_days[-1]}",
+                "data_root": args.data_root,
+                "tuning_metric": "mae",
+                "grid_size": len(grid),
+                **{
+                    f"candidate_{i}": ",".join(
+                        f"{k}={v}" for k, v in project_model.describe_params(pm).items()
+                    )
+                    for i, pm in enumerate(grid)
+                },
+            }
+        )
+        started = time.monotonic()
+        tuned = tuner.fit(train_df)
+        print(f"tuned {len(grid)} candidates on {train_rows} rows in {time.monotonic() - started:.1f}s")
+        best_index = min(range(len(grid)), key=lambda i: tuned.validationMetrics[i])
+        mlflow.log_params(
+            {f"best_{k}": v for k, v in project_model.describe_params(grid[best_index]).items()}
+            | {"best_candidate": best_index}
+        )
+        best = tuned.bestModel
+        val_scores = regression_metrics(best.transform(val_df))
+        mlflow.log_metrics(
+            {
+                "val_mae": val_scores["mae"],
+                "val_rmse": val_scores["rmse"],
+                "train_rows": train_rows,
+                "val_rows": val_rows,
+                **{f"candidate_{i}_mae": float(m) for i, m in enumerate(tuned.validationMetrics)},
+            }
+        )
+
+        started = time.monotonic()
+        example = val_df.select(*project_model.feature_columns()).limit(5).toPandas()
+        signature = infer_signature(example, best.transform(val_df.limit(5)).select("prediction").toPandas())
+        # Explicit requirements: left to infer them, MLflow reloads the model in a fresh Python
+        # process and a second JVM, which costs more than the training itself.
+        mlflow.spark.log_model(
+            best,
+            "model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"mlflow=={mlflow.__version__}", f"pyspark=={pyspark.__version__}"],
+        )
+        print(f"logged the model in {time.monotonic() - started:.1f}s")
+
+        champion = champion_version(client, args.model_name)
+        if champion is not None:
+            champion_model = mlflow.spark.load_model(f"models:/{args.model_name}/{champion}")
+            champion_scores = regression_metrics(champion_model.transform(val_df))
+            mlflow.log_metrics(
+                {"champion_val_mae": champion_scores["mae"], "champion_val_rmse": champion_scores["rmse"]}
+            )
+            mlflow.set_tag("champion.version", champion)
+        print(
+            f"val_mae={val_scores['mae']:.3f} val_rmse={val_scores['rmse']:.3f} "
+            f"train_rows={train_rows} val_rows={val_rows} champion={champion}"
+        )
+        return run.info.run_id
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", required=True, help="first day of the window, YYYY-MM-DD")
+    parser.add_argument("--end", required=True, help="last day of the window, YYYY-MM-DD")
+    parser.add_argument("--holdout-days", type=int, required=True, help="last days used for validation")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--model-name", required=True, help="registered model, also the experiment name")
+    parser.add_argument("--airflow-run-id", required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    run_id = train(parse_args(argv))
+    print(f"mlflow_run_id={run_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

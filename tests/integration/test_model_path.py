@@ -1,0 +1,297 @@
+"""The model path end to end on real Spark (spark-submit) and a real MLflow server:
+train -> register challenger -> promote -> retrain against the champion -> reject -> score ->
+monitor -> archive the retired champion."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from mlcycle import registry
+from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+MODEL = "flights_air_time_test"
+DAYS = [(date(2013, 1, 1) + timedelta(days=i)).isoformat() for i in range(4)]
+ROWS_PER_DAY = 300
+DAG_ID = "flights_training"
+
+DESTS = {"LAX": 2475.0, "ATL": 762.0, "ORD": 719.0, "MIA": 1089.0, "BOS": 187.0, "DEN": 1620.0}
+CARRIERS = ["AA", "DL", "UA", "B6"]
+ORIGINS = ["JFK", "LGA", "EWR"]
+
+
+def feature_rows() -> list[tuple]:
+    rng = random.Random(13)
+    rows = []
+    for ds in DAYS:
+        day = date.fromisoformat(ds)
+        for i in range(ROWS_PER_DAY):
+            dest = rng.choice(list(DESTS))
+            distance = DESTS[dest]
+            cancelled = i % 50 == 0
+            air_time = None if cancelled else distance / 7.0 + 20.0 + rng.gauss(0, 5)
+            weather_missing = i % 40 == 0
+            rows.append(
+                (
+                    f"{ds}-{i:04d}",
+                    day,
+                    air_time,
+                    rng.choice(CARRIERS),
+                    rng.choice(ORIGINS),
+                    dest,
+                    distance,
+                    float(5 + i % 18),
+                    float(day.month),
+                    float(day.isoweekday() % 7 + 1),
+                    None if weather_missing else rng.uniform(20, 45),
+                    None if weather_missing else rng.uniform(0, 20),
+                    None if weather_missing else rng.choice([0.0, 0.0, 0.1]),
+                    None if weather_missing else 10.0,
+                )
+            )
+    return rows
+
+
+FEATURE_SCHEMA = (
+    "flight_id string, ds date, air_time double, carrier string, origin string, dest string, "
+    "distance double, sched_dep_hour double, month double, day_of_week double, temp double, "
+    "wind_speed double, precip double, visib double"
+)
+
+
+@pytest.fixture(scope="module")
+def data_root(spark, tmp_path_factory):
+    from spark_jobs.common import overwrite_partitions
+
+    root = str(tmp_path_factory.mktemp("data"))
+    df = spark.createDataFrame(feature_rows(), FEATURE_SCHEMA)
+    assert tuple(df.columns) == FEATURE_TABLE_COLUMNS
+    overwrite_partitions(df, root, "features")
+    return root
+
+
+def spark_submit(script: str, *args: str, tracking_uri: str) -> tuple[str, float]:
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": str(VENV_BIN / "python"),
+        "PYSPARK_DRIVER_PYTHON": str(VENV_BIN / "python"),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(VENV_BIN / "spark-submit"), "--master", "local[2]", str(REPO / "spark_jobs" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    print(f"{script} {' '.join(args)}: {elapsed:.1f}s\n{result.stdout}")
+    return result.stdout, elapsed
+
+
+def train(data_root: str, tracking_uri: str, airflow_run_id: str) -> str:
+    stdout, _ = spark_submit(
+        "train.py",
+        "--start",
+        DAYS[0],
+        "--end",
+        DAYS[-1],
+        "--holdout-days",
+        "1",
+        "--data-root",
+        data_root,
+        "--model-name",
+        MODEL,
+        "--airflow-run-id",
+        airflow_run_id,
+        tracking_uri=tracking_uri,
+    )
+    return stdout.strip().splitlines()[-1].removeprefix("mlflow_run_id=")
+
+
+def test_model_path(spark, data_root, mlflow_server, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = mlflow_server
+    client = MlflowClient(tracking_uri=uri)
+
+    # 1. First training: no champion yet.
+    run_1 = train(data_root, uri, "manual__2013-01-05")
+    assert registry.find_training_run(uri, MODEL, "manual__2013-01-05") == run_1
+    data = client.get_run(run_1).data
+    assert data.metrics["train_rows"] > 0 and data.metrics["val_rows"] > 0
+    assert 0 < data.metrics["val_mae"] < 30
+    assert "champion_val_mae" not in data.metrics
+    assert data.tags["airflow.run_id"] == "manual__2013-01-05"
+    assert data.params["window_start"] == DAYS[0] and data.params["val_days"] == f"{DAYS[-1]}..{DAYS[-1]}"
+    assert {"candidate_0_mae", "candidate_1_mae"} <= set(data.metrics)
+
+    # Same Airflow run again: the finished run is found, nothing is trained.
+    assert train(data_root, uri, "manual__2013-01-05") == run_1
+    assert len(client.search_runs([client.get_experiment_by_name(MODEL).experiment_id])) == 1
+
+    with pytest.raises(LookupError, match="No finished training run"):
+        registry.find_training_run(uri, MODEL, "never-ran")
+
+    # 2. Register and promote the first version.
+    v1 = registry.register_challenger(uri, MODEL, run_1, "manual__2013-01-05", DAG_ID)
+    mv = client.get_model_version(MODEL, str(v1))
+    assert client.get_model_version_by_alias(MODEL, "challenger").version == str(v1)
+    assert mv.tags["status"] == "challenger" and mv.tags["airflow.run_id"] == "manual__2013-01-05"
+    assert mv.tags["airflow.dag_id"] == DAG_ID
+    first = registry.evidence(uri, MODEL, v1, min_improvement=0.0)
+    assert first["champion_version"] is None and first["auto_reject"] is False
+
+    registry.promote(
+        uri,
+        MODEL,
+        v1,
+        decided_by="alice",
+        comment="first model",
+        airflow_run_id="manual__2013-01-05",
+        decided_at="2013-01-05T06:00:00+00:00",
+    )
+    registry.promote(  # a retried task changes nothing
+        uri,
+        MODEL,
+        v1,
+        decided_by="alice",
+        comment="first model",
+        airflow_run_id="manual__2013-01-05",
+        decided_at="2013-01-05T06:05:00+00:00",
+    )
+    assert registry.champion(uri, MODEL) == v1
+    mv = client.get_model_version(MODEL, str(v1))
+    assert mv.tags["status"] == "champion" and mv.tags["decision"] == "approved"
+    assert mv.tags["decision.by"] == "alice" and mv.tags["promoted_at"] == "2013-01-05T06:00:00+00:00"
+    assert "challenger" not in mv.aliases
+
+    # 3. Second training is compared with the champion on the same validation days.
+    run_2 = train(data_root, uri, "scheduled__2013-01-06")
+    data = client.get_run(run_2).data
+    assert data.tags["champion.version"] == str(v1)
+    assert data.metrics["champion_val_mae"] > 0 and data.metrics["champion_val_rmse"] > 0
+
+    v2 = registry.register_challenger(uri, MODEL, run_2, "scheduled__2013-01-06", DAG_ID)
+    assert registry.register_challenger(uri, MODEL, run_2, "scheduled__2013-01-06", DAG_ID) == v2
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
+    ev = registry.evidence(uri, MODEL, v2, min_improvement=0.0)
+    assert ev["champion_version"] == v1
+    assert ev["delta"] == pytest.approx(ev["challenger_val_mae"] - ev["champion_val_mae"])
+    assert ev["auto_reject"] == (ev["delta"] > 0)
+    assert f"challenger v{v2}" in ev["markdown"] and f"champion v{v1}" in ev["markdown"]
+    assert registry.evidence(uri, MODEL, v2, min_improvement=1e9)["auto_reject"] is True
+
+    # 4. Rejection: the champion stays, the challenger alias goes.
+    registry.record_rejection(
+        uri,
+        MODEL,
+        v2,
+        decided_by="bob",
+        comment="not convincing",
+        airflow_run_id="scheduled__2013-01-06",
+        decided_at="2013-01-06T07:00:00+00:00",
+    )
+    assert registry.champion(uri, MODEL) == v1
+    mv2 = client.get_model_version(MODEL, str(v2))
+    assert mv2.tags["status"] == "rejected" and mv2.tags["decision"] == "rejected"
+    assert mv2.tags["decision.by"] == "bob" and mv2.aliases == []
+
+    # 5. Score a day with the champion and monitor it.
+    stdout, _ = spark_submit(
+        "score.py",
+        "--ds",
+        DAYS[-1],
+        "--data-root",
+        data_root,
+        "--model-uri",
+        f"models:/{MODEL}/{v1}",
+        "--model-name",
+        MODEL,
+        "--model-version",
+        str(v1),
+        "--airflow-run-id",
+        "scheduled__2013-01-04",
+        tracking_uri=uri,
+    )
+    predictions = spark.read.parquet(f"{data_root}/predictions/ds={DAYS[-1]}")
+    assert set(predictions.columns) == {
+        "flight_id",
+        "carrier",
+        "origin",
+        "dest",
+        "prediction",
+        "model_name",
+        "model_version",
+        "airflow_run_id",
+    }
+    assert predictions.count() == ROWS_PER_DAY
+    assert {r.model_version for r in predictions.select("model_version").distinct().collect()} == {str(v1)}
+    assert predictions.where("prediction IS NULL").count() == 0
+
+    for _ in range(2):  # a re-run (backfill) of the same day gives the same partition and metrics
+        spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)
+    monitoring = spark.read.parquet(f"{data_root}/monitoring/ds={DAYS[-1]}").collect()
+    assert len(monitoring) == 1
+    row = monitoring[0]
+    assert row.model_version == str(v1) and row.model_name == MODEL
+    assert row.n_predictions == ROWS_PER_DAY and row.n_actuals == ROWS_PER_DAY - ROWS_PER_DAY // 50
+    assert row.mae >= 0 and row.rmse >= row.mae and row.coverage == 1.0
+    monitoring_runs = client.search_runs(
+        [client.get_experiment_by_name(f"{MODEL}-monitoring").experiment_id],
+        filter_string=f"tags.`monitoring.model_version` = '{v1}'",
+    )
+    assert len(monitoring_runs) == 1
+    assert monitoring_runs[0].info.run_name == f"monitoring-{MODEL}-v{v1}"
+    mae_history = client.get_metric_history(monitoring_runs[0].info.run_id, "mae")
+    assert {m.step for m in mae_history} == {date.fromisoformat(DAYS[-1]).timetuple().tm_yday}
+    assert mae_history[-1].value == pytest.approx(row.mae)
+
+    # 6. A third version replaces v1, which is archived after the retention period.
+    # (Registering run_2 again under another Airflow run stands in for a third training.)
+    v3 = registry.register_challenger(uri, MODEL, run_2, "scheduled__2013-01-07", DAG_ID)
+    assert v3 == v2 + 1
+    registry.promote(
+        uri,
+        MODEL,
+        v3,
+        decided_by="carol",
+        comment="fresher data",
+        airflow_run_id="scheduled__2013-01-07",
+        decided_at="2013-01-07T06:00:00+00:00",
+    )
+    assert registry.champion(uri, MODEL) == v3
+    mv1 = client.get_model_version(MODEL, str(v1))
+    assert mv1.tags["status"] == "retired" and mv1.tags["retired_at"] == "2013-01-07T06:00:00+00:00"
+    history = registry.champion_history(uri, MODEL)
+    assert [(h["version"], h["decided_by"]) for h in history] == [(v1, "alice"), (v3, "carol")]
+    assert history[0]["retired_at"] == "2013-01-07T06:00:00+00:00" and history[1]["retired_at"] is None
+
+    client.set_registered_model_alias(MODEL, "rollback-candidate", str(v1))  # an alias archival removes
+    archive = tmp_path / "archive"
+    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-01-20T00:00:00+00:00") == []
+    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00") == [v1]
+    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-11T00:00:00+00:00") == []
+    mv1 = client.get_model_version(MODEL, str(v1))
+    assert mv1.tags["status"] == "archived" and mv1.tags["archived_at"] == "2013-02-10T00:00:00+00:00"
+    assert mv1.aliases == []
+    card = json.loads((archive / MODEL / f"v{v1}" / "model_card.json").read_text())
+    assert card["version"] == v1 and card["params"]["window_start"] == DAYS[0]
+    assert card["tags"]["decision.by"] == "alice" and "val_mae" in card["metrics"]
+    assert (archive / MODEL / f"v{v1}" / "model" / "MLmodel").exists()
+    assert registry.champion(uri, MODEL) == v3
