@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mlcycle.config import settings
 from mlcycle.orchestration import CHAMPION, spark_job
+from mlcycle.signoff import DECISION_KEY, SignOff
 
 CFG = settings()
 APPROVAL_HOURS = float(os.environ.get("MLCYCLE_APPROVAL_TIMEOUT_HOURS", "24"))
@@ -30,7 +30,10 @@ with DAG(
         "train_end": Param("2013-03-31", type="string", format="date"),
         "holdout_days": Param(7, type="integer", minimum=1),
         "min_improvement": Param(
-            0.0, type="number", description="MAE margin the challenger must not lose by"
+            0.0,
+            type="number",
+            description="Minutes of MAE by which the challenger must beat the champion to reach a "
+            "person; negative lets a slightly worse one through",
         ),
     },
     tags=["flights", "training"],
@@ -78,7 +81,7 @@ with DAG(
 
         return evaluate_challenger(CFG, registered["version"], params["min_improvement"], run_id)
 
-    sign_off = ApprovalOperator(
+    sign_off = SignOff(
         task_id="sign_off",
         subject="Promote {{ ti.xcom_pull(task_ids='register')['version'] }} of "
         + CFG.model_name
@@ -94,7 +97,7 @@ with DAG(
     def promote(registered: dict, params=None, run_id=None, ti=None, outlet_events=None) -> int:
         from mlcycle.training import promote_on_approval
 
-        decision = ti.xcom_pull(task_ids="sign_off")
+        decision = ti.xcom_pull(task_ids="sign_off", key=DECISION_KEY)
         score_from = promote_on_approval(CFG, registered["version"], decision, run_id, params["train_end"])
         outlet_events[CHAMPION].extra = {"version": registered["version"], "score_from": score_from}
         return registered["version"]
@@ -103,7 +106,9 @@ with DAG(
     def record_decision(registered: dict, run_id=None, ti=None) -> str:
         from mlcycle.training import record_decision
 
-        return record_decision(CFG, registered["version"], ti.xcom_pull(task_ids="sign_off"), run_id)
+        decision = ti.xcom_pull(task_ids="sign_off", key=DECISION_KEY)
+        auto_rejected = ti.xcom_pull(task_ids="evaluate")["auto_reject"]
+        return record_decision(CFG, registered["version"], decision, auto_rejected, run_id)
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def needs_sign_off(evidence: dict) -> bool:

@@ -112,12 +112,16 @@ def promote_on_approval(
     return (date.fromisoformat(train_end) + timedelta(days=1)).isoformat()
 
 
-def record_decision(cfg: Settings, version: int, decision: dict | None, airflow_run_id: str) -> str:
+def record_decision(
+    cfg: Settings, version: int, decision: dict | None, auto_rejected: bool, airflow_run_id: str
+) -> str:
     """Write a rejection (by a person or by timeout) on the version; check an approval landed."""
     from mlcycle import registry
 
     if not decision:
-        return "rejected by rule"
+        if auto_rejected:
+            return "rejected by rule"
+        raise RuntimeError(f"no sign-off decision was recorded for version {version}")
     chosen = decision.get("chosen_options") or []
     if chosen == ["Approve"]:
         current = registry.champion(cfg.tracking_uri, cfg.model_name)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -60,7 +61,11 @@ def test_parsing_touches_no_connection_and_no_heavy_library(tmp_path):
     env = dict(os.environ, MLCYCLE_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "airflow"))
     env.pop("AIRFLOW_CONN_SPARK_DEFAULT", None)
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(DAGS), ",".join(HEAVY)], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, str(DAGS), ",".join(HEAVY)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(loaded) == {p.name for p in DAGS.glob("*.py")}
@@ -90,7 +95,7 @@ def test_training_dag_order(dagbag):
     assert _downstream(dag, "sign_off") == {"promote"}
     assert _downstream(dag, "promote") == {"record_decision"}
     sign_off = dag.get_task("sign_off")
-    assert type(sign_off).__name__ == "ApprovalOperator"
+    assert isinstance(sign_off, ApprovalOperator)
     assert sign_off.defaults == ["Reject"]
     assert sign_off.assigned_users and sign_off.response_timeout is not None
     assert type(dag.get_task("train")).__name__ == "SparkSubmitOperator"
