@@ -1,0 +1,81 @@
+"""Small functions the DAGs lean on: which days a run is about, and whether a window can train."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from mlcycle.orchestration import days_between, next_day, partitions_from_events, spark_conf
+from mlcycle.scoring import days_to_score
+from mlcycle.training import TrainingInputError, check_training_inputs
+
+
+def _features(root, *days, gate_ok=True):
+    for d in days:
+        (root / "features" / f"ds={d}").mkdir(parents=True)
+        gate = root / "gates" / "features" / f"ds={d}.json"
+        gate.parent.mkdir(parents=True, exist_ok=True)
+        gate.write_text(json.dumps({"success": gate_ok}))
+
+
+def _event(**extra):
+    return SimpleNamespace(extra=extra)
+
+
+def test_days_between_is_inclusive_and_refuses_a_reversed_window():
+    assert days_between("2013-02-27", "2013-03-02") == [
+        "2013-02-27",
+        "2013-02-28",
+        "2013-03-01",
+        "2013-03-02",
+    ]
+    assert next_day("2013-12-31") == "2014-01-01"
+    with pytest.raises(ValueError, match="before it starts"):
+        days_between("2013-03-02", "2013-03-01")
+
+
+def test_partitions_from_events_collects_single_days_and_lists():
+    events = [_event(ds="2013-01-02"), _event(ds=["2013-01-01", "2013-01-02"]), _event()]
+    assert partitions_from_events(events) == ["2013-01-01", "2013-01-02"]
+
+
+def test_days_to_score_takes_features_and_champion_events_with_features_present(tmp_path):
+    _features(tmp_path, "2013-01-02", "2013-01-05")
+    events = {
+        "features": [_event(ds="2013-01-02"), _event(ds="2013-01-03")],
+        "champion": [_event(score_from="2013-01-05")],
+    }
+    assert days_to_score(str(tmp_path), [], events) == ["2013-01-02", "2013-01-05"]
+    assert days_to_score(str(tmp_path), ["2013-01-05"], {}) == ["2013-01-05"]
+
+
+def test_days_to_score_skips_with_the_reason_when_nothing_is_ready(tmp_path):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="2013-01-09"):
+        days_to_score(str(tmp_path), ["2013-01-09"], {})
+
+
+def test_training_inputs_name_the_missing_and_failed_days(tmp_path):
+    _features(tmp_path, "2013-01-01", "2013-01-02", "2013-01-03")
+    assert check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-03", 1) == [
+        "2013-01-01",
+        "2013-01-02",
+        "2013-01-03",
+    ]
+    with pytest.raises(TrainingInputError, match="2013-01-04.*Backfill flights_data"):
+        check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-04", 1)
+    with pytest.raises(TrainingInputError, match="more than holdout_days=3"):
+        check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-03", 3)
+    _features(tmp_path, "2013-01-04", gate_ok=False)
+    with pytest.raises(TrainingInputError, match="gate failed for: 2013-01-04"):
+        check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-04", 1)
+
+
+def test_spark_conf_is_overridden_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MLCYCLE_SPARK_CONF", "spark.sql.shuffle.partitions=64, spark.executor.memory=4g")
+    conf = spark_conf()
+    assert conf["spark.sql.shuffle.partitions"] == "64"
+    assert conf["spark.executor.memory"] == "4g"
