@@ -75,20 +75,29 @@ class AirflowClient:
             body["dag_run_id"] = run_id
         return self.request("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
-    def backfill(self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 2) -> dict:
-        """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive)."""
-        return self.request(
-            "POST",
-            "backfills",
-            json={
-                "dag_id": dag_id,
-                "from_date": f"{from_date}T00:00:00Z",
-                "to_date": f"{to_date}T00:00:00Z",
-                "max_active_runs": max_active_runs,
-                "reprocess_behavior": "completed",
-                "run_backwards": False,
-            },
-        )
+    def backfill(
+        self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 2, attempts: int = 10
+    ) -> dict:
+        """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive).
+
+        On SQLite the API refuses to create a backfill while another writer holds the database
+        (503, "Database is locked"); nothing was created then, so it is asked again."""
+        body = {
+            "dag_id": dag_id,
+            "from_date": f"{from_date}T00:00:00Z",
+            "to_date": f"{to_date}T00:00:00Z",
+            "max_active_runs": max_active_runs,
+            "reprocess_behavior": "completed",
+            "run_backwards": False,
+        }
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.request("POST", "backfills", json=body)
+            except AirflowError as exc:
+                if "503" not in str(exc) or "locked" not in str(exc) or attempt == attempts:
+                    raise
+                time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
 
     def dag_runs(self, dag_id: str, **params) -> list[dict]:
         params.setdefault("limit", 100)

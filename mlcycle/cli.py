@@ -69,7 +69,9 @@ def run_data_window(client, start: str, days: int) -> list[dict]:
 
 def cmd_demo(args) -> int:
     t0 = time.monotonic()
+    print("starting the embedded stack (Airflow, MLflow) under", settings().home, flush=True)
     stack.start()
+    print(f"stack up after {time.monotonic() - t0:.0f} s; waiting for the DAGs to be parsed", flush=True)
     client = _client()
     client.wait_for_dags(ALL_DAGS)
     for dag_id in ALL_DAGS:
