@@ -1,0 +1,57 @@
+"""The launcher's checks and the environment it gives every component."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from mlcycle import stack
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCYCLE_HOME", str(tmp_path))
+    monkeypatch.delenv("MLCYCLE_DATA_ROOT", raising=False)
+    return tmp_path
+
+
+def test_a_busy_port_is_one_line_that_says_what_to_do(home, monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("MLCYCLE_AIRFLOW_PORT", str(port))
+        with pytest.raises(stack.StackError) as err:
+            stack.check_prerequisites()
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"Port {port} for Airflow is already in use" in message
+    assert "MLCYCLE_AIRFLOW_PORT" in message
+
+
+def test_missing_java_is_one_line_that_says_what_to_do(home, monkeypatch):
+    monkeypatch.setattr(stack.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(stack.StackError, match=r"^Java not found: install a Java 17 runtime"):
+        stack.check_prerequisites()
+
+
+def test_every_component_shares_one_home_and_reaches_spark_through_the_connection(home, monkeypatch):
+    monkeypatch.setenv("MLCYCLE_AIRFLOW_PORT", "18080")
+    monkeypatch.setenv("MLCYCLE_MLFLOW_PORT", "15000")
+    env = stack.stack_env()
+    assert env["AIRFLOW_HOME"] == str(home / "airflow")
+    assert env["MLCYCLE_DATA_ROOT"] == str(home / "data")
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:15000"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///" + str(home))
+    spark = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])
+    assert spark["host"] == "local[2]" and spark["extra"]["spark-binary"] == "spark-submit"
+    assert "approver:op" in env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+
+
+def test_status_of_a_stack_never_started(home):
+    assert stack.status() == {name: "stopped" for name in stack.COMPONENTS}
