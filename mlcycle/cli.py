@@ -120,11 +120,11 @@ def cmd_history(args) -> int:
 
     cfg = settings()
     rows = champion_history(stack.stack_env()["MLFLOW_TRACKING_URI"], cfg.model_name)
-    print(f"{'version':>7}  {'from':26}  {'to':26}  approved by")
+    print(f"{'version':>7}  {'from':32}  {'to':32}  approved by")
     for row in rows:
         print(
-            f"{row['version']:>7}  {str(row.get('promoted_at') or ''):26}  "
-            f"{str(row.get('retired_at') or '(champion)'):26}  {row.get('decided_by') or ''}"
+            f"{row['version']:>7}  {str(row.get('promoted_at') or ''):32}  "
+            f"{str(row.get('retired_at') or '(champion)'):32}  {row.get('decided_by') or ''}"
         )
     return 0
 
