@@ -268,7 +268,7 @@ def start(wait: bool = True) -> None:
     for name, cmd in _commands(env).items():
         with open(_log_file(name), "a") as out:
             proc = subprocess.Popen(
-                cmd,
+                [sys.executable, "-m", "mlcycle.supervise", name, "--", *cmd],
                 env=env,
                 cwd=str(_home()),
                 stdout=out,

@@ -91,6 +91,16 @@ def _comment(decision: dict) -> str:
     return str((decision.get("params_input") or {}).get("comment") or "")
 
 
+def _decision_args(decision: dict, airflow_run_id: str) -> dict:
+    """Who decided, when, why, in which run: what every decision writes on the version."""
+    return {
+        "decided_by": _decider(decision),
+        "comment": _comment(decision),
+        "airflow_run_id": airflow_run_id,
+        "decided_at": _iso(decision.get("responded_at")),
+    }
+
+
 def promote_on_approval(
     cfg: Settings, version: int, decision: dict, airflow_run_id: str, train_end: str
 ) -> str:
@@ -104,10 +114,7 @@ def promote_on_approval(
         cfg.tracking_uri,
         cfg.model_name,
         version,
-        decided_by=_decider(decision),
-        comment=_comment(decision),
-        airflow_run_id=airflow_run_id,
-        decided_at=_iso(decision.get("responded_at")),
+        **_decision_args(decision, airflow_run_id),
     )
     return (date.fromisoformat(train_end) + timedelta(days=1)).isoformat()
 
@@ -132,9 +139,6 @@ def record_decision(
         cfg.tracking_uri,
         cfg.model_name,
         version,
-        decided_by=_decider(decision),
-        comment=_comment(decision),
-        airflow_run_id=airflow_run_id,
-        decided_at=_iso(decision.get("responded_at")),
+        **_decision_args(decision, airflow_run_id),
     )
     return "rejected"

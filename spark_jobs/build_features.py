@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
-from mlcycle.gates import GATE_FAILED_EXIT, GateFailed, enforce, run_suite, write_result
-from spark_jobs.common import get_spark, overwrite_partitions, read_partitions
+from mlcycle.gates import enforce, run_suite, write_result
+from spark_jobs.common import overwrite_partitions, read_partitions, run_gated_day
 from spark_jobs.flights import project
 from spark_jobs.flights.features import VALIDATED, build_features
 from spark_jobs.flights.schemas import RAW_SCHEMAS
@@ -62,16 +62,10 @@ def features_of_day(spark, data_root: str, ds: str) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     ds = args.ds.isoformat()
-    spark = get_spark(f"build_features ds={ds}")
-    try:
-        rows = features_of_day(spark, args.data_root, ds)
-    except GateFailed as failed:
-        print(str(failed), file=sys.stderr)
-        return GATE_FAILED_EXIT
-    finally:
-        spark.stop()
-    print(f"build_features ds={ds} features={rows} rows")
-    return 0
+    code, rows = run_gated_day("build_features", ds, lambda spark: features_of_day(spark, args.data_root, ds))
+    if code == 0:
+        print(f"build_features ds={ds} features={rows} rows")
+    return code
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 from mlcycle.config import partition_path
@@ -41,3 +42,18 @@ def overwrite_partitions(df, data_root: str, dataset: str) -> None:
         .partitionBy("ds")
         .parquet(dataset_path(data_root, dataset))
     )
+
+
+def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:
+    """Run ``body(spark)`` for one day of a gated job in its own session. A gate that rejects the
+    day is not a crash: its message goes to stderr and the exit code is ``GATE_FAILED_EXIT``."""
+    from mlcycle.gates import GATE_FAILED_EXIT, GateFailed
+
+    spark = get_spark(f"{job} ds={ds}")
+    try:
+        return 0, body(spark)
+    except GateFailed as failed:
+        print(str(failed), file=sys.stderr)
+        return GATE_FAILED_EXIT, None
+    finally:
+        spark.stop()

@@ -15,9 +15,9 @@ import datetime as dt
 import sys
 
 from mlcycle.config import REPO_ROOT
-from mlcycle.gates import GATE_FAILED_EXIT, GateFailed, enforce, run_suite, write_result
+from mlcycle.gates import GateFailed, enforce, run_suite, write_result
 from mlcycle.landing import landing_path
-from spark_jobs.common import get_spark, overwrite_partitions
+from spark_jobs.common import overwrite_partitions, run_gated_day
 from spark_jobs.flights import project
 from spark_jobs.flights.features import VALIDATED, read_raw
 from spark_jobs.flights.schemas import RAW_SCHEMAS
@@ -82,16 +82,12 @@ def validate_day(spark, data_root: str, ds: str) -> dict[str, int]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     ds = args.ds.isoformat()
-    spark = get_spark(f"validate_raw ds={ds}")
-    try:
-        rows = validate_day(spark, args.data_root, ds)
-    except GateFailed as failed:
-        print(str(failed), file=sys.stderr)
-        return GATE_FAILED_EXIT
-    finally:
-        spark.stop()
-    print(f"validate_raw ds={ds} " + " ".join(f"{name}={n}" for name, n in rows.items()) + " rows validated")
-    return 0
+    code, rows = run_gated_day("validate_raw", ds, lambda spark: validate_day(spark, args.data_root, ds))
+    if code == 0:
+        print(
+            f"validate_raw ds={ds} " + " ".join(f"{name}={n}" for name, n in rows.items()) + " rows validated"
+        )
+    return code
 
 
 if __name__ == "__main__":
