@@ -220,17 +220,19 @@ def test_mlflow_server_is_reachable_from_airflow(services):
     assert "mlflow:*" in args["--allowed-hosts"], "MLflow 3 refuses the Host header mlflow:5000 otherwise"
 
 
-def _compose_cli() -> list[str] | None:
-    if shutil.which("docker") is None:
-        return None
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    return ["docker", "compose"] if probe.returncode == 0 else None
+def _compose_cli() -> list[str]:
+    """Compose v2 (the docker plugin) where it is installed, else the standalone docker-compose
+    that .ci/run installs from Debian; both validate the file without an engine."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    assert shutil.which("docker-compose"), "install a compose client: apt-get install docker-compose"
+    return ["docker-compose"]
 
 
 def test_docker_compose_accepts_the_file():
     cli = _compose_cli()
-    if cli is None:
-        pytest.skip("no docker compose client on this machine")
     result = subprocess.run(
         [*cli, "-f", str(COMPOSE_FILE), "config", "-q"], capture_output=True, text=True, cwd=ROOT
     )
