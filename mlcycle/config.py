@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +48,15 @@ def settings() -> Settings:
 def partition_path(data_root: str, dataset: str, ds: str) -> str:
     """Where one day of a dataset lives, e.g. ``<root>/validated/flights/ds=2013-01-01``."""
     return f"{data_root}/{dataset}/ds={ds}"
+
+
+def days_between(start: str, end: str) -> list[str]:
+    """Every day of the window ``start``..``end``, both included, as YYYY-MM-DD."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    if last < first:
+        raise ValueError(f"window ends ({end}) before it starts ({start})")
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def next_day(ds: str) -> str:
+    return (date.fromisoformat(ds) + timedelta(days=1)).isoformat()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset
@@ -64,17 +63,6 @@ def spark_job_per_day(task_id: str, script: str, args_per_day, **kwargs):
     return SparkSubmitOperator.partial(**_spark_kwargs(task_id, script), **kwargs).expand(
         application_args=args_per_day
     )
-
-
-def days_between(start: str, end: str) -> list[str]:
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    if last < first:
-        raise ValueError(f"window ends ({end}) before it starts ({start})")
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-
-
-def next_day(ds: str) -> str:
-    return (date.fromisoformat(ds) + timedelta(days=1)).isoformat()
 
 
 def partitions_from_events(events: Iterable, key: str = "ds") -> list[str]:

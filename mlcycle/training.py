@@ -4,11 +4,11 @@ the person's decision. Plain functions of explicit arguments, testable without A
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlcycle.config import Settings, partition_path
+from mlcycle.config import Settings, days_between, next_day, partition_path
 
 
 class TrainingInputError(ValueError):
@@ -17,8 +17,7 @@ class TrainingInputError(ValueError):
 
 def check_training_inputs(data_root: str, start: str, end: str, holdout_days: int) -> list[str]:
     """Every day of the window has a features partition that passed its gate."""
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    days = days_between(start, end)
     if len(days) <= holdout_days:
         raise TrainingInputError(
             f"window {start}..{end} has {len(days)} days: it needs more than holdout_days={holdout_days}"
@@ -116,7 +115,7 @@ def promote_on_approval(
         version,
         **_decision_args(decision, airflow_run_id),
     )
-    return (date.fromisoformat(train_end) + timedelta(days=1)).isoformat()
+    return next_day(train_end)
 
 
 def record_decision(

@@ -13,20 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date, timedelta
 
+from mlcycle.config import days_between
 from spark_jobs.common import get_spark, read_partitions
 from spark_jobs.flights import model as project_model
 from spark_jobs.flights import project
 
 RUN_ID_TAG = "airflow.run_id"
-
-
-def window_days(start: str, end: str) -> list[str]:
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    if last < first:
-        raise ValueError(f"--end {end} is before --start {start}")
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 def split_days(days: list[str], holdout_days: int) -> tuple[list[str], list[str]]:
@@ -85,7 +78,7 @@ def train(args) -> str:
         print(f"run {previous.info.run_id} already trained for {args.airflow_run_id}; nothing to do")
         return previous.info.run_id
 
-    days = window_days(args.start, args.end)
+    days = days_between(args.start, args.end)
     train_days, val_days = split_days(days, args.holdout_days)
 
     spark = get_spark(f"train-{args.model_name}")

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlcycle.orchestration import days_between, next_day, partitions_from_events, spark_conf
+from mlcycle.config import days_between, next_day
+from mlcycle.orchestration import partitions_from_events, spark_conf
 from mlcycle.scoring import days_to_score
 from mlcycle.training import TrainingInputError, check_training_inputs
 
