@@ -18,6 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DOCS_SITE = "mlcycle_docs"
+# The gates each Spark task of the pipeline runs, by task id; their verdicts are kept under
+# ``<data_root>/gates/<gate>/ds=D.json`` (``result_path``) and read by the training DAG, the
+# training job and the data-quality view of the Airflow UI.
+TASK_GATES = {
+    "validate_raw": ("raw_flights", "raw_weather"),
+    "build_features": ("features",),
+    "score": ("predictions",),
+}
 # Exit status of a Spark entry point whose gate rejected its partition (1 stays "the job broke").
 GATE_FAILED_EXIT = 3
 MAX_SHOWN = 5  # unexpected values quoted per failed expectation
@@ -217,6 +225,16 @@ def run_suite(
         failed=[_failure(outcome) for outcome in outcomes if not outcome.success],
         docs=docs,
     )
+
+
+def result_path(data_root: str, gate: str, ds: str) -> str:
+    return f"{data_root}/gates/{gate}/ds={ds}.json"
+
+
+def read_result(data_root: str, gate: str, ds: str) -> dict | None:
+    """The recorded verdict of one gate on one day, or None when the gate never ran on it."""
+    path = Path(result_path(data_root, gate, ds))
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def write_result(result: GateResult, path: str, **context) -> str:
