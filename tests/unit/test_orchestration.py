@@ -1,4 +1,5 @@
-"""Small functions the DAGs lean on: which days a run is about, and whether a window can train."""
+"""Small functions the DAGs lean on: which days a run is about (whether a window can train:
+``test_training_inputs.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from mlcycle.config import days_between, next_day
 from mlcycle.orchestration import partitions_from_events, spark_conf
 from mlcycle.scoring import days_to_score
-from mlcycle.training import TrainingInputError, check_training_inputs
 
 
 def _features(root, *days, gate_ok=True):
@@ -57,22 +57,6 @@ def test_days_to_score_skips_with_the_reason_when_nothing_is_ready(tmp_path):
 
     with pytest.raises(AirflowSkipException, match="2013-01-09"):
         days_to_score(str(tmp_path), ["2013-01-09"], {})
-
-
-def test_training_inputs_name_the_missing_and_failed_days(tmp_path):
-    _features(tmp_path, "2013-01-01", "2013-01-02", "2013-01-03")
-    assert check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-03", 1) == [
-        "2013-01-01",
-        "2013-01-02",
-        "2013-01-03",
-    ]
-    with pytest.raises(TrainingInputError, match="2013-01-04.*Backfill flights_data"):
-        check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-04", 1)
-    with pytest.raises(TrainingInputError, match="more than holdout_days=3"):
-        check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-03", 3)
-    _features(tmp_path, "2013-01-04", gate_ok=False)
-    with pytest.raises(TrainingInputError, match="gate failed for: 2013-01-04"):
-        check_training_inputs(str(tmp_path), "2013-01-01", "2013-01-04", 1)
 
 
 def test_spark_conf_is_overridden_from_the_environment(monkeypatch):
