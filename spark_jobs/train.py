@@ -5,6 +5,12 @@ days before them and judged on days it never saw, the way it will be used. When 
 a ``champion``, it is scored on the very same validation rows, so the comparison the approver
 sees is like for like.
 
+Only a window whose every day passed its gates (raw_flights, raw_weather, features) is trained
+on: otherwise the job exits with ``GATE_FAILED_EXIT`` and names the days and gates, also when it
+is submitted outside Airflow. The run keeps what it read: ``data_quality.json`` (every day's
+verdicts and row counts), params ``data.partitions`` and ``data.days``, tag ``data.gates_passed``,
+metrics ``data.rows_validated`` and ``data.rows_quarantined`` (flights).
+
 Re-running with the same ``--airflow-run-id`` finds the finished run and trains nothing.
 """
 
@@ -14,7 +20,8 @@ import argparse
 import sys
 import time
 
-from mlcycle.config import days_between
+from mlcycle.gates import GATE_FAILED_EXIT
+from mlcycle.training import TrainingInputError, check_training_inputs, data_quality_summary
 from spark_jobs.common import get_spark, read_partitions
 from spark_jobs.flights import model as project_model
 from spark_jobs.flights import project
@@ -53,6 +60,20 @@ def regression_metrics(predictions) -> dict[str, float]:
     return {"mae": float(row["mae"]), "rmse": float(row["rmse"])}
 
 
+def data_quality_record(summary: dict) -> tuple[dict, dict, dict]:
+    """(params, tags, metrics) of a run about the partitions it read and their gates."""
+    days = list(summary["days"])
+    totals = summary["totals"]
+    params = {
+        "data.partitions": f"{days[0]}..{days[-1]}",
+        "data.days": len(days),
+        "data.gates": ",".join(summary["gates"]),
+    }
+    tags = {"data.gates_passed": "true" if totals["all_passed"] else "false"}
+    metrics = {"data.rows_validated": totals["validated"], "data.rows_quarantined": totals["quarantined"]}
+    return params, tags, metrics
+
+
 def champion_version(client, model_name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
@@ -72,13 +93,17 @@ def train(args) -> str:
     from pyspark.ml.tuning import TrainValidationSplit
     from pyspark.sql import functions as F
 
+    # Before anything else: a window whose data did not pass is refused, wherever it is submitted.
+    days = check_training_inputs(args.data_root, args.start, args.end, args.holdout_days)
+    quality = data_quality_summary(args.data_root, days)
+    data_params, data_tags, data_metrics = data_quality_record(quality)
+
     client = mlflow.MlflowClient()
     previous = find_finished_run(client, args.model_name, args.airflow_run_id)
     if previous is not None:
         print(f"run {previous.info.run_id} already trained for {args.airflow_run_id}; nothing to do")
         return previous.info.run_id
 
-    days = days_between(args.start, args.end)
     train_days, val_days = split_days(days, args.holdout_days)
 
     spark = get_spark(f"train-{args.model_name}")
@@ -111,7 +136,11 @@ def train(args) -> str:
     )
 
     mlflow.set_experiment(args.model_name)
-    with mlflow.start_run(run_name=f"train-{args.end}", tags={RUN_ID_TAG: args.airflow_run_id}) as run:
+    with mlflow.start_run(
+        run_name=f"train-{args.end}", tags={RUN_ID_TAG: args.airflow_run_id, **data_tags}
+    ) as run:
+        mlflow.log_dict(quality, "data_quality.json")
+        mlflow.log_metrics(data_metrics)
         mlflow.log_params(
             {
                 "window_start": args.start,
@@ -120,6 +149,7 @@ def train(args) -> str:
                 "train_days": f"{train_days[0]}..{train_days[-1]}",
                 "val_days": f"{val_days[0]}..{val_days[-1]}",
                 "data_root": args.data_root,
+                **data_params,
                 "tuning_metric": "mae",
                 "grid_size": len(grid),
                 **{
@@ -191,7 +221,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    run_id = train(parse_args(argv))
+    try:
+        run_id = train(parse_args(argv))
+    except TrainingInputError as refused:
+        print(f"train refused: {refused}", file=sys.stderr)
+        return GATE_FAILED_EXIT
     print(f"mlflow_run_id={run_id}")
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlcycle.config import days_between
-from mlcycle.gates import GateResult, result_path, write_result
+from mlcycle.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
 from mlcycle.training import (
     TRAINING_GATES,
     TrainingInputError,
@@ -166,3 +166,29 @@ def test_a_long_gap_is_named_by_its_ranges(tmp_path):
     with pytest.raises(TrainingInputError) as refused:
         check_training_inputs(str(tmp_path), days[0], days[-1], 7)
     assert "raw_flights gate missing for 2013-03-02..2013-03-31" in str(refused.value)
+
+
+def test_the_training_run_records_the_partitions_and_their_gates(root):
+    from spark_jobs.train import data_quality_record
+
+    params, tags, metrics = data_quality_record(data_quality_summary(str(root), WINDOW))
+    assert params == {
+        "data.partitions": "2013-01-01..2013-01-05",
+        "data.days": 5,
+        "data.gates": "raw_flights,raw_weather,features",
+    }
+    assert tags == {"data.gates_passed": "true"}
+    assert metrics == {"data.rows_validated": 490, "data.rows_quarantined": 10}
+
+
+def test_the_training_job_refuses_a_window_that_did_not_pass(root, capsys):
+    """Submitted outside Airflow, the job stops before Spark and MLflow with the same message."""
+    from spark_jobs import train
+
+    _verdict(root, "features", "2013-01-03", success=False, rows=98)
+    args = ["--start", "2013-01-01", "--end", "2013-01-05", "--holdout-days", "1", "--data-root", str(root)]
+    code = train.main([*args, "--model-name", "m", "--airflow-run-id", "manual"])
+    assert code == GATE_FAILED_EXIT == 3
+    err = capsys.readouterr().err
+    assert err.startswith("train refused: cannot train on 2013-01-01..2013-01-05:")
+    assert "features gate failed for 2013-01-03" in err
