@@ -1,5 +1,11 @@
 """Extra links on the tasks of the lifecycle: from a training task to the MLflow model, from a
-data task to the Great Expectations Data Docs."""
+gated data task to its data-quality page (verdicts, quarantine, Data Docs).
+
+Both are global links: the api-server computes them when the UI asks, from the task instance
+key alone, so they are there for a task that failed as for one that succeeded (no XCom pushed by
+the worker is needed). A link whose URL is empty is not shown by the UI: "Data quality" appears
+only on the tasks of ``mlcycle.gates.TASK_GATES``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,23 @@ import os
 from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 
+from mlcycle.gates import TASK_GATES
+from mlcycle.quality_view import quality_url
+
 
 def _mlflow_url() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000").rstrip("/")
+
+
+def _airflow_url() -> str:
+    """Where people reach Airflow: ``MLCYCLE_AIRFLOW_URL`` (the embedded stack sets it), else
+    Airflow's ``[api] base_url``, else the embedded stack's default."""
+    url = os.environ.get("MLCYCLE_AIRFLOW_URL", "").strip()
+    if not url:
+        from airflow.configuration import conf
+
+        url = conf.get("api", "base_url", fallback="") or "http://127.0.0.1:8080"
+    return url.rstrip("/")
 
 
 class MLflowModelLink(BaseOperatorLink):
@@ -21,6 +41,15 @@ class MLflowModelLink(BaseOperatorLink):
         return f"{_mlflow_url()}/#/models/{model}"
 
 
+class DataQualityLink(BaseOperatorLink):
+    name = "Data quality"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        if ti_key.task_id not in TASK_GATES:
+            return ""
+        return quality_url(_airflow_url(), ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
+
+
 class MLflowPlugin(AirflowPlugin):
     name = "mlcycle_links"
-    global_operator_extra_links = [MLflowModelLink()]
+    global_operator_extra_links = [MLflowModelLink(), DataQualityLink()]

@@ -1,0 +1,170 @@
+"""The data-quality view, served by the Airflow api-server under ``/mlcycle``.
+
+``GET /mlcycle/quality/{dag_id}/{run_id}/{task_id}[?ds=YYYY-MM-DD][&map_index=N]``
+    every gate of a gated task (``mlcycle.gates.TASK_GATES``) on the day(s) of that task
+    instance: verdict, rows, failing rules, quarantine, message, Data Docs links.
+``GET /mlcycle/data-docs/{path}``
+    the GX Data Docs site under ``<data_root>/data_docs``, as static files.
+
+Airflow mounts a plugin's FastAPI app as it is: none of its own authentication applies. Both
+routes therefore depend on Airflow's own dependencies from
+``airflow.api_fastapi.core_api.security``: ``requires_access_dag("GET", TASK_INSTANCE)`` for the
+quality page (a valid JWT, from ``Authorization: Bearer`` or the UI's ``_token`` cookie, and the
+auth manager's permission to read that DAG's task instances) and ``get_user`` for the Data Docs.
+A browser without a valid token is sent to the login page; other clients get the 401.
+
+Every Airflow process imports the plugins folder, task processes included, so this module stays
+cheap: FastAPI, the api-server's security module and the database models are imported when the
+api-server answers its first request under ``/mlcycle``, not before.
+"""
+
+from pathlib import Path
+
+from airflow.plugins_manager import AirflowPlugin
+
+from mlcycle.config import settings
+from mlcycle.gates import TASK_GATES
+from mlcycle.quality_view import (
+    DOCS_DIR,
+    MOUNT,
+    load_verdicts,
+    render_message,
+    render_page,
+    resolve_days,
+)
+
+# Note: no ``from __future__ import annotations`` here: FastAPI reads the annotations of the
+# route functions, which are defined inside ``create_app`` with names imported there.
+
+
+def run_facts(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> dict | None:
+    """What the metadata database says about the days of one task instance (see
+    ``resolve_days``), or None when the run does not exist."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is None:
+            return None
+        query = select(RTIF.rendered_fields).where(
+            RTIF.dag_id == dag_id, RTIF.run_id == run_id, RTIF.task_id == task_id
+        )
+        if map_index is not None and map_index >= 0:
+            query = query.where(RTIF.map_index == map_index)
+        rendered = [(fields or {}).get("application_args") for fields in session.scalars(query)]
+        return {
+            "rendered_args": [args for args in rendered if args],
+            "data_interval_start": run.data_interval_start,
+            "logical_date": run.logical_date,
+            "event_extras": [event.extra for event in run.consumed_asset_events],
+        }
+
+
+def create_app():
+    """The FastAPI app of the view (routes only; the HTML comes from ``mlcycle.quality_view``)."""
+    from airflow.api_fastapi.core_api.security import DagAccessEntity, get_user, requires_access_dag
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+    from starlette.exceptions import HTTPException
+
+    app = FastAPI(title="mlcycle data quality", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(HTTPException)
+    async def login_or_error(request: Request, exc: HTTPException):
+        """A browser without a valid login goes to the login page and comes back."""
+        if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+            from airflow.api_fastapi.app import get_auth_manager
+
+            login = get_auth_manager().get_url_login(next_url=str(request.url))
+            return RedirectResponse(login, status_code=303)
+        return await http_exception_handler(request, exc)
+
+    def html(page: str, status_code: int = 200) -> HTMLResponse:
+        return HTMLResponse(page, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    @app.get(
+        "/quality/{dag_id}/{run_id:path}/{task_id}",
+        response_class=HTMLResponse,
+        dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))],
+    )
+    def quality(
+        request: Request,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        ds: str | None = None,
+        map_index: int | None = None,
+    ):
+        if task_id not in TASK_GATES:
+            gated = ", ".join(sorted(TASK_GATES))
+            text = f"The task {task_id} runs no data-quality gate (gated tasks: {gated})."
+            return html(render_message("No data-quality gate", text), 404)
+        if ds is not None:
+            try:
+                days, days_from = resolve_days(override=ds)
+            except ValueError as exc:
+                return html(render_message("Not a day", str(exc)), 400)
+        else:
+            facts = run_facts(dag_id, run_id, task_id, map_index)
+            if facts is None:
+                text = f"The DAG {dag_id} has no run {run_id}."
+                return html(render_message("No such run", text), 404)
+            days, days_from = resolve_days(**facts)
+        data_root = settings().data_root
+        root = request.scope.get("root_path", "")  # where this app is mounted, e.g. /mlcycle
+        task_url = f"{root.removesuffix(MOUNT)}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
+        if map_index is not None and map_index >= 0:
+            task_url += f"/mapped/{map_index}"
+        page = render_page(
+            dag_id=dag_id,
+            run_id=run_id,
+            task_id=task_id,
+            days=days,
+            days_from=days_from,
+            verdicts=load_verdicts(data_root, TASK_GATES[task_id], days),
+            data_root=data_root,
+            docs_base=f"{root}/data-docs",
+            task_url=task_url,
+        )
+        return html(page)
+
+    @app.get("/data-docs/{path:path}", dependencies=[Depends(get_user)])
+    def data_docs(request: Request, path: str):
+        site = (Path(settings().data_root) / DOCS_DIR).resolve()
+        try:
+            target = (site / path).resolve()
+        except (OSError, ValueError):
+            return html(render_message("Not found", "No such file in the Data Docs."), 404)
+        if not target.is_relative_to(site):
+            return html(render_message("Refused", "That path is outside the Data Docs site."), 403)
+        if target.is_dir():
+            if path and not path.endswith("/"):
+                return RedirectResponse(request.url.replace(path=request.url.path + "/"), status_code=307)
+            target = target / "index.html"
+        if not target.is_file():
+            text = "No such file in the Data Docs (no gate has built the site yet?)."
+            return html(render_message("Not found", text), 404)
+        return FileResponse(target)
+
+    return app
+
+
+class QualityApp:
+    """The ASGI app mounted on the api-server; it builds the FastAPI app on its first request."""
+
+    def __init__(self):
+        self._app = None
+
+    async def __call__(self, scope, receive, send):
+        if self._app is None:
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
+class QualityPlugin(AirflowPlugin):
+    name = "mlcycle_quality"
+    fastapi_apps = [{"app": QualityApp(), "url_prefix": MOUNT, "name": "mlcycle data quality"}]
