@@ -85,19 +85,24 @@ def resolve_days(
 ) -> tuple[list[str], str]:
     """The days a task instance judged, and where they were read from, first found wins:
     ``?ds=``; the ``--ds`` argument the task was rendered with (exact, also for the mapped
-    ``score`` task of an asset-triggered run); the start of the run's data interval; its logical
-    date; the ``ds`` of the asset events that triggered the run."""
+    ``score`` task of an asset-triggered run); the run's logical date; the start of its data
+    interval; the ``ds`` of the asset events that triggered the run.
+
+    The logical date comes before the data interval because Airflow 3 renders ``{{ ds }}`` from
+    the logical date: for a scheduled daily run both name the same day, but a run triggered by
+    hand for 2013-01-02 gets the data interval 2013-01-01..02 while its tasks gate 2013-01-02.
+    Asset-triggered runs have neither."""
     if override:
         return [parse_day(override)], "the ds query parameter"
     if days := days_from_rendered_args(rendered_args):
         return days, "the task's rendered --ds argument"
-    if data_interval_start is not None:
-        return [day_of(data_interval_start)], "the run's data interval start"
     if logical_date is not None:
         return [day_of(logical_date)], "the run's logical date"
+    if data_interval_start is not None:
+        return [day_of(data_interval_start)], "the run's data interval start"
     if days := days_from_events(event_extras):
         return days, "the asset events that triggered the run"
-    return [], "nothing: the run has no data interval, no logical date and no ds in its asset events"
+    return [], "nothing (no rendered --ds, no logical date, no data interval, no ds in asset events)"
 
 
 def load_verdicts(data_root: str, gates: Sequence[str], days: Sequence[str]) -> dict[tuple[str, str], dict]:

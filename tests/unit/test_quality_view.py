@@ -201,7 +201,11 @@ def test_days_of_a_task_instance():
     assert days_from_rendered_args(args) == ["2013-01-03", "2013-01-04"]
     assert resolve_days(rendered_args=args[:1], data_interval_start=datetime(2013, 1, 2))[0] == ["2013-01-03"]
     assert resolve_days(data_interval_start=datetime(2013, 1, 2, tzinfo=UTC))[0] == [DS]
-    assert resolve_days(logical_date=datetime(2013, 1, 2, 5, tzinfo=UTC))[0] == [DS]
+    # a run triggered by hand for 2013-01-02: its tasks' {{ ds }} is the logical date
+    manual = resolve_days(
+        logical_date=datetime(2013, 1, 2, tzinfo=UTC), data_interval_start=datetime(2013, 1, 1, tzinfo=UTC)
+    )
+    assert manual == ([DS], "the run's logical date")
     events = [{"ds": "2013-01-04"}, {"ds": ["2013-01-03", "junk"]}, None]
     assert resolve_days(event_extras=events)[0] == ["2013-01-03", "2013-01-04"]
     assert resolve_days() == ([], resolve_days()[1])
