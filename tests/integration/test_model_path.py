@@ -1,5 +1,6 @@
 """The model path end to end on real Spark (spark-submit) and a real MLflow server:
-train -> register challenger -> promote -> retrain against the champion -> reject -> score ->
+refuse a window whose gates did not pass -> train (the run records the partitions and their gate
+verdicts) -> register challenger -> promote -> retrain against the champion -> reject -> score ->
 monitor -> archive the retired champion."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mlcycle import registry
+from mlcycle.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -25,6 +27,7 @@ VENV_BIN = Path(sys.executable).parent
 MODEL = "flights_air_time_test"
 DAYS = [(date(2013, 1, 1) + timedelta(days=i)).isoformat() for i in range(4)]
 ROWS_PER_DAY = 300
+QUARANTINED_PER_DAY = 3  # raw flight rows a row rule set aside, as the raw gate records them
 DAG_ID = "flights_training"
 
 DESTS = {"LAX": 2475.0, "ATL": 762.0, "ORD": 719.0, "MIA": 1089.0, "BOS": 187.0, "DEN": 1620.0}
@@ -71,6 +74,34 @@ FEATURE_SCHEMA = (
 )
 
 
+def write_verdicts(root: str, days: list[str], *, failed=(), missing=()) -> None:
+    """The gate verdicts the data path leaves for each day (``gates/<gate>/ds=D.json``): passed,
+    but for the (gate, day) pairs in ``failed``, and none for those in ``missing``."""
+    for ds in days:
+        for gate in ("raw_flights", "raw_weather", "features"):
+            if (gate, ds) in missing:
+                continue
+            success = (gate, ds) not in failed
+            path = result_path(root, gate, ds)
+            if gate == "raw_flights":  # with its rows split into validated and quarantined
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                verdict = {
+                    "ds": ds,
+                    "gate": gate,
+                    "success": success,
+                    "rows": ROWS_PER_DAY + QUARANTINED_PER_DAY,
+                    "validated": ROWS_PER_DAY,
+                    "quarantined": QUARANTINED_PER_DAY,
+                    "reconciled": True,
+                    "failed": [],
+                    "quarantine": f"{root}/quarantine/flights/ds={ds}",
+                }
+                Path(path).write_text(json.dumps(verdict))
+            else:  # as ``write_result`` keeps them
+                result = GateResult(success=success, suite=gate, name=gate, evaluated=5)
+                write_result(result, path, ds=ds, rows=ROWS_PER_DAY if gate == "features" else 24)
+
+
 @pytest.fixture(scope="module")
 def data_root(spark, tmp_path_factory):
     from spark_jobs.common import overwrite_partitions
@@ -79,10 +110,13 @@ def data_root(spark, tmp_path_factory):
     df = spark.createDataFrame(feature_rows(), FEATURE_SCHEMA)
     assert tuple(df.columns) == FEATURE_TABLE_COLUMNS
     overwrite_partitions(df, root, "features")
+    write_verdicts(root, DAYS)
     return root
 
 
-def spark_submit(script: str, *args: str, tracking_uri: str) -> tuple[str, float]:
+def spark_submit(script: str, *args: str, tracking_uri: str, expect: int = 0) -> tuple[str, float]:
+    """Run a job; its stdout, with its stderr when it was expected to fail (spark-submit passes
+    what the Python driver writes to stderr on its stdout)."""
     env = {
         **os.environ,
         "PYSPARK_PYTHON": str(VENV_BIN / "python"),
@@ -99,13 +133,15 @@ def spark_submit(script: str, *args: str, tracking_uri: str) -> tuple[str, float
         timeout=600,
     )
     elapsed = time.monotonic() - started
-    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == expect, (
+        f"{script} exited {result.returncode}, not {expect}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    )
     print(f"{script} {' '.join(args)}: {elapsed:.1f}s\n{result.stdout}")
-    return result.stdout, elapsed
+    return (result.stdout if expect == 0 else result.stdout + result.stderr), elapsed
 
 
-def train(data_root: str, tracking_uri: str, airflow_run_id: str) -> str:
-    stdout, _ = spark_submit(
+def train(data_root: str, tracking_uri: str, airflow_run_id: str, expect: int = 0) -> str:
+    output, _ = spark_submit(
         "train.py",
         "--start",
         DAYS[0],
@@ -120,8 +156,9 @@ def train(data_root: str, tracking_uri: str, airflow_run_id: str) -> str:
         "--airflow-run-id",
         airflow_run_id,
         tracking_uri=tracking_uri,
+        expect=expect,
     )
-    return stdout.strip().splitlines()[-1].removeprefix("mlflow_run_id=")
+    return output if expect else output.strip().splitlines()[-1].removeprefix("mlflow_run_id=")
 
 
 def test_model_path(spark, data_root, mlflow_server, tmp_path):
@@ -129,6 +166,19 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
 
     uri = mlflow_server
     client = MlflowClient(tracking_uri=uri)
+
+    # 0. A window whose data did not pass is refused by the job itself, before any run exists.
+    refused_root = str(tmp_path / "refused")
+    write_verdicts(refused_root, DAYS, failed={("features", DAYS[1])}, missing={("raw_flights", DAYS[2])})
+    for ds in DAYS:
+        (tmp_path / "refused" / "features" / f"ds={ds}").mkdir(parents=True)
+    output = train(refused_root, uri, "manual__refused", expect=GATE_FAILED_EXIT)
+    assert f"train refused: cannot train on {DAYS[0]}..{DAYS[-1]}:" in output
+    assert (
+        f"features gate failed for {DAYS[1]} (see {result_path(refused_root, 'features', DAYS[1])})" in output
+    )
+    assert f"raw_flights gate missing for {DAYS[2]}" in output
+    assert client.get_experiment_by_name(MODEL) is None
 
     # 1. First training: no champion yet.
     run_1 = train(data_root, uri, "manual__2013-01-05")
@@ -140,6 +190,22 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert data.tags["airflow.run_id"] == "manual__2013-01-05"
     assert data.params["window_start"] == DAYS[0] and data.params["val_days"] == f"{DAYS[-1]}..{DAYS[-1]}"
     assert {"candidate_0_mae", "candidate_1_mae"} <= set(data.metrics)
+
+    # The run records which partitions it read and that each passed its gates.
+    assert data.tags["data.gates_passed"] == "true"
+    assert data.params["data.partitions"] == f"{DAYS[0]}..{DAYS[-1]}" and data.params["data.days"] == "4"
+    assert data.metrics["data.rows_validated"] == len(DAYS) * ROWS_PER_DAY
+    assert data.metrics["data.rows_quarantined"] == len(DAYS) * QUARANTINED_PER_DAY
+    assert "data_quality.json" in {a.path for a in client.list_artifacts(run_1)}
+    quality = json.loads(
+        Path(client.download_artifacts(run_1, "data_quality.json", str(tmp_path))).read_text()
+    )
+    assert list(quality["days"]) == DAYS
+    for ds in DAYS:
+        assert set(quality["days"][ds]) == {"raw_flights", "raw_weather", "features"}
+        assert all(entry["success"] is True for entry in quality["days"][ds].values()), quality["days"][ds]
+        assert quality["days"][ds]["raw_flights"]["validated"] == ROWS_PER_DAY
+    assert quality["totals"]["all_passed"] is True and quality["totals"]["days"] == len(DAYS)
 
     # Same Airflow run again: the finished run is found, nothing is trained.
     assert train(data_root, uri, "manual__2013-01-05") == run_1
