@@ -39,6 +39,7 @@ class GateResult:
     evaluated: int
     failed: list[dict] = field(default_factory=list)
     docs: str | None = None
+    docs_page: str | None = None  # this validation's own page in the Data Docs site
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,11 +48,11 @@ class GateResult:
 class GateFailed(Exception):
     """A gate rejected a partition. Not worth retrying: the data, not the run, has to change."""
 
-    def __init__(self, result: GateResult, partition: str):
+    def __init__(self, result: GateResult, partition: str, quarantine: str | None = None):
         self.result = result
         self.results = [result]
         self.partition = partition
-        super().__init__(failure_message(result, partition))
+        super().__init__(failure_message(result, partition, quarantine))
 
     @classmethod
     def combine(cls, failures: list[GateFailed]) -> GateFailed:
@@ -62,7 +63,7 @@ class GateFailed(Exception):
         return combined
 
 
-def failure_message(result: GateResult, partition: str) -> str:
+def failure_message(result: GateResult, partition: str, quarantine: str | None = None) -> str:
     lines = [
         f"Gate '{result.suite}' rejected {result.name} {partition}: "
         f"{len(result.failed)} of {result.evaluated} expectations failed."
@@ -70,18 +71,38 @@ def failure_message(result: GateResult, partition: str) -> str:
     for failure in result.failed:
         column = f" on {failure['column']}" if failure.get("column") else ""
         observed = json.dumps(failure.get("observed"), default=str)
-        lines.append(f"  - {failure['expectation']}{column}: observed {observed}")
-    lines.append(f"Data Docs: {result.docs}" if result.docs else "Data Docs: not built for this run")
+        expected = failure.get("expected")
+        wanted = f", expected {json.dumps(expected, default=str)}" if expected not in (None, {}) else ""
+        lines.append(f"  - {failure['expectation']}{column}: observed {observed}{wanted}")
+    if quarantine:
+        lines.append(f"Quarantined rows: {quarantine}")
+    docs = result.docs_page or result.docs
+    lines.append(f"Data Docs: {docs}" if docs else "Data Docs: not built for this run")
     return "\n".join(lines)
 
 
-def enforce(result: GateResult, *, partition: str) -> None:
+def enforce(result: GateResult, *, partition: str, quarantine: str | None = None) -> None:
     if not result.success:
-        raise GateFailed(result, partition)
+        raise GateFailed(result, partition, quarantine)
 
 
-def load_suite(suite_path: str):
-    """The suite stored at ``suite_path`` (GX 1.x ExpectationSuite JSON).
+QUARANTINE = "quarantine"  # meta.on_failure of a row rule: a failing row is set aside
+BLOCK = "block"  # the default: a failure blocks the whole partition
+
+
+def on_failure(expectation: dict) -> str:
+    return (expectation.get("meta") or {}).get("on_failure", BLOCK)
+
+
+def row_rules(suite_path: str) -> list[dict]:
+    """The suite's row rules (``meta.on_failure == "quarantine"``): each row is judged alone."""
+    spec = json.loads(Path(suite_path).read_text())
+    return [e for e in spec.get("expectations", []) if on_failure(e) == QUARANTINE]
+
+
+def load_suite(suite_path: str, *, include_row_rules: bool = True):
+    """The suite stored at ``suite_path`` (GX 1.x ExpectationSuite JSON); without its row rules
+    when they are applied row by row instead (``split_rows``).
 
     GX logs and drops an expectation it cannot build instead of raising, which would quietly
     weaken the gate; a suite that loses expectations on the way in is refused.
@@ -90,6 +111,8 @@ def load_suite(suite_path: str):
 
     spec = json.loads(Path(suite_path).read_text())
     declared = spec.get("expectations", [])
+    if not include_row_rules:
+        declared = [e for e in declared if on_failure(e) != QUARANTINE]
     suite = gx.ExpectationSuite(
         name=spec["name"],
         expectations=declared,
@@ -141,6 +164,9 @@ def _observed(outcome) -> object:
     )
 
 
+EXPECTED_KWARGS = ("min_value", "max_value", "strict_min", "strict_max", "value_set", "regex", "mostly")
+
+
 def _failure(outcome) -> dict:
     kwargs = outcome.expectation_config.kwargs
     column = kwargs.get("column") or kwargs.get("column_list") or kwargs.get("column_A")
@@ -148,6 +174,7 @@ def _failure(outcome) -> dict:
         "expectation": outcome.expectation_config.type,
         "column": _json_safe(column),
         "observed": _observed(outcome),
+        "expected": _json_safe({k: kwargs[k] for k in EXPECTED_KWARGS if kwargs.get(k) is not None}),
     }
 
 
@@ -163,7 +190,13 @@ def _docs_site_config(docs_dir: str) -> dict:
 
 
 def run_suite(
-    df, suite_path: str, *, name: str, docs_dir: str | None = None, parameters: dict | None = None
+    df,
+    suite_path: str,
+    *,
+    name: str,
+    docs_dir: str | None = None,
+    parameters: dict | None = None,
+    include_row_rules: bool = True,
 ) -> GateResult:
     """Validate a Spark DataFrame against the suite at ``suite_path``.
 
@@ -183,7 +216,7 @@ def run_suite(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    suite = context.suites.add(load_suite(suite_path))
+    suite = context.suites.add(load_suite(suite_path, include_row_rules=include_row_rules))
     batch_definition = (
         context.data_sources.add_spark(name=f"{name}_spark")
         .add_dataframe_asset(name=name)
@@ -213,10 +246,11 @@ def run_suite(
     if not run.success:
         run = checkpoint_run("SUMMARY")
     outcomes = [outcome for result in run.run_results.values() for outcome in result.results]
-    docs = None
+    docs = page = None
     if docs_dir:
         index = Path(docs_dir).resolve() / "index.html"
         docs = str(index) if index.exists() else None
+        page = _docs_page(context, next(iter(run.run_results), None))
     return GateResult(
         success=bool(run.success),
         suite=suite.name,
@@ -224,7 +258,119 @@ def run_suite(
         evaluated=len(outcomes),
         failed=[_failure(outcome) for outcome in outcomes if not outcome.success],
         docs=docs,
+        docs_page=page,
     )
+
+
+def _docs_page(context, identifier) -> str | None:
+    """The file of one validation's page in the Data Docs site, if GX rendered it."""
+    if identifier is None:
+        return None
+    for site in context.get_docs_sites_urls(resource_identifier=identifier, site_names=[DOCS_SITE]):
+        url = site.get("site_url") or ""
+        path = Path(url.removeprefix("file://"))
+        if path.is_file():
+            return str(path)
+    return None
+
+
+# Row rules: the column-map expectations a single row can fail, compiled to one Spark pass.
+# Semantics follow GX's: a null passes every rule but the null checks themselves, and
+# ``row_condition`` (a GX condition object: comparison, nullity, and, or) limits the rows judged.
+ROW_RULE_TYPES = (
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_null",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_match_regex",
+)
+FAILURES = "_failed_rules"  # array of "rule(column)" labels, empty for a good row
+
+
+def rule_label(expectation: dict) -> str:
+    return f"{expectation['type']}({expectation['kwargs'].get('column')})"
+
+
+def _fails(expectation: dict, parameters: dict):
+    """A Spark column that is true exactly when a row fails ``expectation``."""
+    from pyspark.sql import functions as F
+
+    kind, kwargs = expectation["type"], dict(expectation["kwargs"])
+    for key, value in kwargs.items():
+        if isinstance(value, dict) and "$PARAMETER" in value:
+            kwargs[key] = parameters[value["$PARAMETER"]]
+    column = F.col(kwargs["column"])
+    if kind == "expect_column_values_to_not_be_null":
+        failed = column.isNull()
+    elif kind == "expect_column_values_to_be_null":
+        failed = column.isNotNull()
+    elif kind == "expect_column_values_to_be_between":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        failed = F.lit(False)
+        if low is not None:
+            failed = failed | ((column <= low) if kwargs.get("strict_min") else (column < low))
+        if high is not None:
+            failed = failed | ((column >= high) if kwargs.get("strict_max") else (column > high))
+        failed = column.isNotNull() & failed
+    elif kind == "expect_column_values_to_be_in_set":
+        failed = column.isNotNull() & ~column.isin(list(kwargs["value_set"]))
+    elif kind == "expect_column_values_to_match_regex":
+        failed = column.isNotNull() & ~column.cast("string").rlike(kwargs["regex"])
+    else:
+        raise ValueError(
+            f"{kind} cannot be a row rule (meta.on_failure=quarantine); row rules are {', '.join(ROW_RULE_TYPES)}"
+        )
+    condition = kwargs.get("row_condition")
+    if condition:
+        failed = _condition(condition) & failed
+    return F.coalesce(failed, F.lit(False))
+
+
+_OPERATORS = {
+    "==": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "IN": lambda c, v: c.isin(list(v)),
+    "NOT_IN": lambda c, v: ~c.isin(list(v)),
+}
+
+
+def _condition(condition):
+    """A GX 1.x row condition (its JSON form) as a Spark column."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    if not isinstance(condition, dict):
+        raise ValueError(f"row_condition must be a GX condition object, got {condition!r}")
+    kind = condition.get("type")
+    if kind == "comparison":
+        return _OPERATORS[condition["operator"]](F.col(condition["column"]["name"]), condition["parameter"])
+    if kind == "nullity":
+        column = F.col(condition["column"]["name"])
+        return column.isNull() if condition["is_null"] else column.isNotNull()
+    if kind in ("and", "or"):
+        parts = [_condition(c) for c in condition["conditions"]]
+        return reduce((lambda a, b: a & b) if kind == "and" else (lambda a, b: a | b), parts)
+    raise ValueError(f"unsupported row_condition type {kind!r}")
+
+
+def split_rows(df, rules: list[dict], parameters: dict | None = None):
+    """``df`` with the labels of the row rules each row fails, in ``_failed_rules``."""
+    from pyspark.sql import functions as F
+
+    labels = [F.when(_fails(rule, parameters or {}), F.lit(rule_label(rule))) for rule in rules]
+    failed = F.filter(F.array(*labels), lambda label: label.isNotNull()) if labels else F.array()
+    return df.withColumn(FAILURES, failed.cast("array<string>"))
+
+
+def docs_dir(data_root: str, gate: str, ds: str) -> str:
+    """The Data Docs site of one gate on one day. One site per partition: GX rebuilds a site
+    from the validations it knows, and each run knows only its own."""
+    return f"{data_root}/data_docs/{gate}/ds={ds}"
 
 
 def result_path(data_root: str, gate: str, ds: str) -> str:
@@ -253,3 +399,42 @@ def write_result(result: GateResult, path: str, **context) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return str(target)
+
+
+def load_thresholds(path: str, gate: str) -> dict:
+    """The thresholds of one gate from the project's ``thresholds.toml``."""
+    import tomllib
+
+    with open(path, "rb") as handle:
+        every = tomllib.load(handle)
+    if gate not in every:
+        raise KeyError(f"{path} has no [{gate}] section")
+    return every[gate]
+
+
+def volume_bounds(thresholds: dict, trailing_rows: list[int]) -> tuple[int, int]:
+    """Rows a day may hold: a band around the median of the trailing days that passed their gate,
+    inside the absolute bounds; the absolute bounds alone while no trailing day is known."""
+    low, high = int(thresholds["min_rows"]), int(thresholds["max_rows"])
+    if not trailing_rows:
+        return low, high
+    ordered = sorted(trailing_rows)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return (
+        max(low, math.floor(thresholds["volume_min_ratio"] * median)),
+        min(high, math.ceil(thresholds["volume_max_ratio"] * median)),
+    )
+
+
+def trailing_rows(data_root: str, gate: str, ds: str, days: int) -> list[int]:
+    """Rows of the ``days`` days before ``ds`` whose gate passed (days not run yet are skipped)."""
+    import datetime as dt
+
+    day = dt.date.fromisoformat(ds)
+    rows = []
+    for back in range(1, days + 1):
+        record = read_result(data_root, gate, (day - dt.timedelta(days=back)).isoformat())
+        if record and record.get("success") and isinstance(record.get("rows"), int):
+            rows.append(record["rows"])
+    return rows

@@ -2,7 +2,7 @@
 
     spark-submit spark_jobs/build_features.py --ds 2013-01-02 --data-root /path/to/data
 
-The gate verdict is kept under ``gates/features/ds=D.json`` (Data Docs under ``data_docs/``);
+The gate verdict is kept under ``gates/features/ds=D.json`` (Data Docs under ``data_docs/features/ds=D/``);
 a rejected day is not written and the job exits with ``GATE_FAILED_EXIT``.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
-from mlcycle.gates import enforce, run_suite, write_result
+from mlcycle.gates import docs_dir, enforce, run_suite, write_result
 from spark_jobs.common import overwrite_partitions, read_partitions, run_gated_day
 from spark_jobs.flights import project
 from spark_jobs.flights.features import VALIDATED, build_features
@@ -51,12 +51,17 @@ def features_of_day(spark, data_root: str, ds: str) -> int:
     flights = read_validated(spark, data_root, "flights", ds)
     weather = read_validated(spark, data_root, "weather", ds)
     features = build_features(flights, weather, ds).cache()
-    rows = features.count()
-    result = run_suite(features, str(SUITE), name="features", docs_dir=f"{data_root}/data_docs")
-    write_result(result, f"{data_root}/gates/features/ds={ds}.json", ds=ds, rows=rows)
-    enforce(result, partition=f"ds={ds}")
-    overwrite_partitions(features, data_root, "features")
-    return rows
+    try:
+        rows = features.count()
+        result = run_suite(
+            features, str(SUITE), name="features", docs_dir=docs_dir(data_root, "features", ds)
+        )
+        write_result(result, f"{data_root}/gates/features/ds={ds}.json", ds=ds, rows=rows, gate="features")
+        enforce(result, partition=f"ds={ds}")
+        overwrite_partitions(features, data_root, "features")
+        return rows
+    finally:
+        features.unpersist()  # a cached plan would answer a rerun in the same session
 
 
 def main(argv=None) -> int:

@@ -44,11 +44,24 @@ def overwrite_partitions(df, data_root: str, dataset: str) -> None:
     )
 
 
+def delete_partition(spark, data_root: str, dataset: str, ds: str) -> None:
+    """Remove one ``ds=`` partition if it exists (through Hadoop's filesystem, as Spark wrote it)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(partition_path(data_root, dataset, ds))
+    filesystem = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if filesystem.exists(path):
+        filesystem.delete(path, True)
+
+
 def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:
-    """Run ``body(spark)`` for one day of a gated job in its own session. A gate that rejects the
-    day is not a crash: its message goes to stderr and the exit code is ``GATE_FAILED_EXIT``."""
+    """Run ``body(spark)`` for one day of a gated job. A gate that rejects the day is not a
+    crash: its message goes to stderr and the exit code is ``GATE_FAILED_EXIT``. The session is
+    stopped at the end unless the caller already had one running (tests run jobs in-process)."""
+    from pyspark.sql import SparkSession
+
     from mlcycle.gates import GATE_FAILED_EXIT, GateFailed
 
+    owned = SparkSession.getActiveSession() is None
     spark = get_spark(f"{job} ds={ds}")
     try:
         return 0, body(spark)
@@ -56,4 +69,5 @@ def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:
         print(str(failed), file=sys.stderr)
         return GATE_FAILED_EXIT, None
     finally:
-        spark.stop()
+        if owned:
+            spark.stop()

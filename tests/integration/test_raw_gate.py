@@ -1,0 +1,435 @@
+"""The raw gate against bad input, through the entry point the DAG runs (``validate_raw.main``,
+here in-process on the test session; ``test_data_path.py`` runs it under spark-submit).
+
+Three real days (2013-01-02..04) are validated first, so the volume rule has trailing days. Every
+case then delivers a damaged copy of the real 2013-01-05 drop and asserts what a data team needs:
+the exit code (held or not), the rule named with what was observed and expected, the reconciled
+counts, the quarantined rows, and that a held day leaves its previous validated partition alone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlcycle.gates import GATE_FAILED_EXIT
+from mlcycle.landing import land_day, landing_path
+from spark_jobs import validate_raw
+
+pytestmark = pytest.mark.integration
+
+TRAILING = ("2013-01-02", "2013-01-03", "2013-01-04")
+DS = "2013-01-05"
+
+
+def run_gate(root: Path, ds: str, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = validate_raw.main(["--ds", ds, "--data-root", str(root)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def verdict(root: Path, dataset: str, ds: str = DS) -> dict:
+    return json.loads((root / "gates" / f"raw_{dataset}" / f"ds={ds}.json").read_text())
+
+
+def rows_of(spark, root: Path, dataset: str, ds: str = DS) -> int:
+    path = root / dataset / f"ds={ds}"
+    return spark.read.parquet(str(path)).count() if path.is_dir() else 0
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, spark):
+    root = tmp_path_factory.mktemp("raw_gate")
+    for ds in (*TRAILING, DS):
+        land_day(str(root), ds)
+        assert validate_raw.main(["--ds", ds, "--data-root", str(root)]) == 0
+    shutil.copytree(root / "landing", root / "pristine")
+    return root
+
+
+@pytest.fixture()
+def good(root, spark) -> dict:
+    """Restore the real drop of DS before each case; what the day held when it last passed."""
+    for dataset in ("flights", "weather"):
+        src = root / "pristine" / dataset / f"ds={DS}" / f"{dataset}.csv"
+        dst = Path(landing_path(str(root), dataset, DS))
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    return {
+        "flights": rows_of(spark, root, "validated/flights"),
+        "weather": rows_of(spark, root, "validated/weather"),
+        "before": rows_of(spark, root, "validated/flights", TRAILING[-1]),
+    }
+
+
+def deliver(root: Path, dataset: str, data: bytes | str) -> None:
+    path = Path(landing_path(str(root), dataset, DS))
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def pristine(root: Path, dataset: str = "flights") -> list[str]:
+    text = (root / "pristine" / dataset / f"ds={DS}" / f"{dataset}.csv").read_text()
+    return text.splitlines()
+
+
+def with_field(line: str, header: list[str], column: str, value: str) -> str:
+    fields = line.split(",")
+    fields[header.index(column)] = value
+    return ",".join(fields)
+
+
+def lines_text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def assert_held(code, output, root, spark, good, rule, dataset="flights"):
+    """The day is held: exit code, message, verdict; the previous validated partition is intact."""
+    assert code == GATE_FAILED_EXIT, output[-3000:]
+    record = verdict(root, dataset)
+    assert record["success"] is False
+    rules = [f["expectation"] for f in record["failed"]]
+    assert rule in rules, record["failed"]
+    assert f"rejected raw_{dataset} ds={DS}" in output
+    assert rule in output and "observed" in output
+    assert record["message"] and rule in record["message"]
+    assert rows_of(spark, root, "validated/flights") == good["flights"]
+    assert rows_of(spark, root, "validated/weather") == good["weather"]
+    assert rows_of(spark, root, "validated/flights", TRAILING[-1]) == good["before"]
+    return record
+
+
+def assert_quarantined(code, output, root, spark, expected: dict[str, int], dataset="flights"):
+    """The day passes: bad rows set aside with their rules, the rest validated, counts reconciled."""
+    assert code == 0, output[-3000:]
+    record = verdict(root, dataset)
+    total = len(pristine(root, dataset)) - 1
+    assert record["success"] is True and record["reconciled"] is True
+    assert record["rows"] == record["validated"] + record["quarantined"]
+    assert record["quarantine_rules"] == expected
+    quarantine = spark.read.parquet(record["quarantine"])
+    assert quarantine.count() == record["quarantined"]
+    assert rows_of(spark, root, f"validated/{dataset}") == record["validated"]
+    assert f"{record['quarantined']} quarantined" in output
+    labels = [label for row in quarantine.select("_failed_rules").collect() for label in row[0]]
+    assert {label: labels.count(label) for label in set(labels)} == expected
+    return record, total
+
+
+def test_real_days_pass_whole(root, spark, good):
+    for ds in (*TRAILING, DS):
+        for dataset in ("flights", "weather"):
+            record = verdict(root, dataset, ds)
+            assert (record["success"], record["reconciled"], record["quarantined"]) == (True, True, 0)
+            assert record["rows"] == record["validated"] == rows_of(spark, root, f"validated/{dataset}", ds)
+            assert Path(record["docs_page"]).is_file()
+
+
+def test_reordered_columns(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    swap = [header.index("dep_time"), header.index("sched_dep_time")]
+
+    def swapped(line):
+        fields = line.split(",")
+        fields[swap[0]], fields[swap[1]] = fields[swap[1]], fields[swap[0]]
+        return ",".join(fields)
+
+    deliver(root, "flights", lines_text([swapped(line) for line in lines]))
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "header_matches_schema")
+    observed = record["failed"][0]["observed"]
+    assert observed["reordered"] == [
+        "dep_time@4 but found sched_dep_time",
+        "sched_dep_time@5 but found dep_time",
+    ]
+
+
+def test_renamed_column(root, spark, good, capsys):
+    lines = pristine(root)
+    lines[0] = lines[0].replace("dep_delay", "departure_delay")
+    deliver(root, "flights", lines_text(lines))
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "header_matches_schema")
+    assert record["failed"][0]["observed"]["missing"] == ["dep_delay"]
+    assert record["failed"][0]["observed"]["unexpected"] == ["departure_delay"]
+
+
+def test_missing_column(root, spark, good, capsys):
+    lines = pristine(root)
+    at = lines[0].split(",").index("tailnum")
+    deliver(
+        root,
+        "flights",
+        lines_text([",".join(f for i, f in enumerate(x.split(",")) if i != at) for x in lines]),
+    )
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "header_matches_schema")
+    assert record["failed"][0]["observed"]["missing"] == ["tailnum"]
+
+
+def test_extra_column(root, spark, good, capsys):
+    lines = pristine(root)
+    deliver(root, "flights", lines_text([lines[0] + ",gate"] + [x + ",B12" for x in lines[1:]]))
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "header_matches_schema")
+    assert record["failed"][0]["observed"]["unexpected"] == ["gate"]
+
+
+def test_text_in_numeric_columns(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    lines[3] = with_field(lines[3], header, "distance", "far")
+    lines[7] = with_field(lines[7], header, "dep_delay", "late")
+    deliver(root, "flights", lines_text(lines))
+    record, total = assert_quarantined(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        {
+            "expect_column_values_to_be_null(_corrupt_record)": 2,
+            "expect_column_values_to_not_be_null(distance)": 1,  # the field that did not parse
+        },
+    )
+    assert (record["rows"], record["validated"], record["quarantined"]) == (total, total - 2, 2)
+    texts = {r[0] for r in spark.read.parquet(record["quarantine"]).select("_corrupt_record").collect()}
+    assert texts == {lines[3], lines[7]}  # the line is kept verbatim, nothing silently nulled
+
+
+def test_short_rows_and_extra_tokens(root, spark, good, capsys):
+    lines = pristine(root)
+    lines[2] = ",".join(lines[2].split(",")[:-3])
+    lines[4] = lines[4] + ",x,y"
+    deliver(root, "flights", lines_text(lines))
+    record, total = assert_quarantined(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        {
+            "expect_column_values_to_be_null(_corrupt_record)": 2,
+            # the short row lacks its last three fields
+            "expect_column_values_to_not_be_null(hour)": 1,
+            "expect_column_values_to_not_be_null(minute)": 1,
+            "expect_column_values_to_not_be_null(time_hour)": 1,
+        },
+    )
+    assert record["validated"] == total - 2
+
+
+def test_truncated_last_line(root, spark, good, capsys):
+    text = lines_text(pristine(root))
+    deliver(root, "flights", text[: len(text) - 25])
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "file_ends_with_newline")
+    assert record["failed"][0]["observed"]["line"] == len(pristine(root))
+
+
+def test_empty_file(root, spark, good, capsys):
+    deliver(root, "flights", b"")
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "file_is_not_empty")
+    assert record["failed"][0]["observed"] == {"bytes": 0}
+
+
+def test_header_only_file(root, spark, good, capsys):
+    deliver(root, "flights", pristine(root)[0] + "\n")
+    record = assert_held(
+        *run_gate(root, DS, capsys), root, spark, good, "expect_table_row_count_to_be_between"
+    )
+    counted = next(f for f in record["failed"] if f["expectation"] == "expect_table_row_count_to_be_between")
+    assert counted["observed"] == 0 and counted["expected"]["min_value"] > 400  # half the trailing median
+
+
+def test_missing_partition(root, spark, good, capsys):
+    Path(landing_path(str(root), "flights", DS)).unlink()
+    code, output = run_gate(root, DS, capsys)
+    record = assert_held(code, output, root, spark, good, "file_exists")
+    assert record["failed"][0]["observed"]["path"].endswith(f"ds={DS}/flights.csv")
+    assert "deliver it there, then clear the task" in output
+
+
+def test_duplicated_rows(root, spark, good, capsys):
+    lines = pristine(root)
+    deliver(root, "flights", lines_text(lines + lines[10:15]))
+    record = assert_held(
+        *run_gate(root, DS, capsys), root, spark, good, "expect_compound_columns_to_be_unique"
+    )
+    dup = next(f for f in record["failed"] if f["expectation"] == "expect_compound_columns_to_be_unique")
+    assert dup["column"] == ["carrier", "flight", "origin", "sched_dep_time"]
+    assert dup["observed"]["unexpected_count"] == 10  # both copies of each of the 5 flights
+
+
+def test_null_flight_keys_and_tail_numbers(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    departed = [i for i, x in enumerate(lines[1:], 1) if x.split(",")[header.index("dep_time")] != "NA"]
+    lines[departed[0]] = with_field(lines[departed[0]], header, "carrier", "NA")
+    lines[departed[1]] = with_field(lines[departed[1]], header, "flight", "NA")
+    lines[departed[2]] = with_field(lines[departed[2]], header, "tailnum", "NA")
+    deliver(root, "flights", lines_text(lines))
+    assert_quarantined(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        {
+            "expect_column_values_to_not_be_null(carrier)": 1,
+            "expect_column_values_to_not_be_null(flight)": 1,
+            "expect_column_values_to_not_be_null(tailnum)": 1,
+        },
+    )
+
+
+def test_impossible_values(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    lines[5] = with_field(lines[5], header, "distance", "-187")
+    lines[6] = with_field(with_field(lines[6], header, "hour", "27"), header, "sched_dep_time", "2705")
+    lines[8] = with_field(lines[8], header, "origin", "XYZ")
+    deliver(root, "flights", lines_text(lines))
+    record, total = assert_quarantined(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        {
+            "expect_column_values_to_be_between(distance)": 1,
+            "expect_column_values_to_be_between(hour)": 1,
+            "expect_column_values_to_be_between(sched_dep_time)": 1,
+            "expect_column_values_to_be_in_set(origin)": 1,
+        },
+    )
+    assert (record["validated"], record["quarantined"]) == (total - 3, 3)
+
+
+def test_too_many_bad_rows_hold_the_day(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    bad = range(1, len(lines), 20)  # 5 % of the rows, over the 2 % allowed
+    for i in bad:
+        lines[i] = with_field(lines[i], header, "distance", "-1")
+    deliver(root, "flights", lines_text(lines))
+    code, output = run_gate(root, DS, capsys)
+    record = assert_held(code, output, root, spark, good, "expect_column_mean_to_be_between")
+    share = next(f for f in record["failed"] if f["expectation"] == "expect_column_mean_to_be_between")
+    assert share["observed"] == pytest.approx(len(bad) / (len(lines) - 1))
+    assert share["expected"]["max_value"] == 0.02
+    assert record["quarantined"] == len(bad)
+    assert spark.read.parquet(record["quarantine"]).count() == len(bad)  # set aside for people to see
+    assert f"Quarantined rows: {record['quarantine']}" in output
+
+
+def test_rows_dated_outside_the_partition(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    lines[1] = with_field(lines[1], header, "day", "6")
+    deliver(root, "flights", lines_text(lines))
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "expect_column_values_to_be_between")
+    dated = next(f for f in record["failed"] if f["column"] == "day")
+    assert dated["observed"]["unexpected_sample"] == [6] and dated["expected"] == {
+        "max_value": 5,
+        "min_value": 5,
+    }
+
+
+def test_volume_spike(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    at = header.index("flight")
+    copies = []
+    for line in lines[1:]:
+        fields = line.split(",")
+        fields[at] = str(int(fields[at]) + 5000) if int(fields[at]) < 5000 else str(int(fields[at]) - 4000)
+        copies.append(",".join(fields))
+    deliver(root, "flights", lines_text(lines + copies))
+    record = assert_held(
+        *run_gate(root, DS, capsys), root, spark, good, "expect_table_row_count_to_be_between"
+    )
+    counted = next(f for f in record["failed"] if f["expectation"] == "expect_table_row_count_to_be_between")
+    assert counted["observed"] == 2 * (len(lines) - 1)
+
+
+def test_volume_collapse(root, spark, good, capsys):
+    lines = pristine(root)
+    deliver(root, "flights", lines_text(lines[:1] + lines[1::4]))  # a quarter of the day, spread over it
+    record = assert_held(
+        *run_gate(root, DS, capsys), root, spark, good, "expect_table_row_count_to_be_between"
+    )
+    counted = next(f for f in record["failed"] if f["expectation"] == "expect_table_row_count_to_be_between")
+    assert counted["observed"] == len(lines[1::4])
+    assert [f["expectation"] for f in record["failed"]] == ["expect_table_row_count_to_be_between"]
+
+
+def test_non_utf8_bytes(root, spark, good, capsys):
+    data = lines_text(pristine(root)).encode()
+    at = data.index(b"\n", 2000) + 5
+    deliver(root, "flights", data[:at] + b"\xe9" + data[at + 1 :])
+    record = assert_held(*run_gate(root, DS, capsys), root, spark, good, "file_is_utf8_text")
+    assert record["failed"][0]["observed"]["invalid_byte"] == "0xe9"
+    assert record["failed"][0]["observed"]["line"] == data[:at].count(b"\n") + 1
+
+
+def test_binary_file_named_csv(root, spark, good, capsys):
+    deliver(root, "flights", gzip.compress(lines_text(pristine(root)).encode(), mtime=0))
+    assert_held(*run_gate(root, DS, capsys), root, spark, good, "file_is_utf8_text")
+
+
+def test_weather_glitch_is_quarantined_and_a_bad_weather_file_holds_the_day(root, spark, good, capsys):
+    lines = pristine(root, "weather")
+    header = lines[0].split(",")
+    lines[4] = with_field(lines[4], header, "wind_speed", "1048.0")
+    deliver(root, "weather", lines_text(lines))
+    assert_quarantined(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        {"expect_column_values_to_be_between(wind_speed)": 1},
+        dataset="weather",
+    )
+
+    # flights fine, weather unreadable: the whole day is held, flights included
+    deliver(root, "weather", b"")
+    code, output = run_gate(root, DS, capsys)
+    assert code == GATE_FAILED_EXIT
+    assert verdict(root, "weather")["success"] is False and verdict(root, "flights")["success"] is True
+    assert "rejected raw_weather" in output and "rejected raw_flights" not in output
+
+
+def test_a_fixed_drop_replaces_exactly_its_partition(root, spark, good, capsys):
+    lines = pristine(root)
+    header = lines[0].split(",")
+    lines[5] = with_field(lines[5], header, "distance", "-187")
+    deliver(root, "flights", lines_text(lines))
+    code, _ = run_gate(root, DS, capsys)
+    assert code == 0 and (root / "quarantine" / "flights" / f"ds={DS}").is_dir()
+    assert rows_of(spark, root, "validated/flights") == good["flights"] - 1
+
+    deliver(root, "flights", lines_text(pristine(root)))  # the upstream fixes its drop; rerun
+    code, _ = run_gate(root, DS, capsys)
+    assert code == 0
+    assert rows_of(spark, root, "validated/flights") == good["flights"]
+    assert not (root / "quarantine" / "flights" / f"ds={DS}").exists()  # no stale quarantine
+    assert verdict(root, "flights")["quarantined"] == 0
+    for ds in TRAILING:  # the other days were not touched
+        assert rows_of(spark, root, "validated/flights", ds) == verdict(root, "flights", ds)["validated"]
+
+
+def test_a_failed_write_leaves_the_previous_partition(root, spark, good):
+    from pyspark.sql import functions as F
+
+    from spark_jobs.common import overwrite_partitions, read_partitions
+
+    dataset = "validated/flights"
+    before = read_partitions(spark, str(root), dataset, [DS])
+    expected = sorted(r.flight_id for r in before.select("flight_id").collect())
+    # the same day again, but the job dies half way through computing it
+    broken = before.withColumn(
+        "distance",
+        F.when(F.col("flight") % 7 == 3, F.raise_error(F.lit("disk gone"))).otherwise(F.col("distance")),
+    )
+    with pytest.raises(Exception, match="disk gone"):
+        overwrite_partitions(broken, str(root), dataset)
+
+    after = spark.read.option("basePath", str(root / dataset)).parquet(str(root / dataset))
+    assert (
+        sorted(r.flight_id for r in after.where(f"ds = DATE'{DS}'").select("flight_id").collect()) == expected
+    )
+    assert after.count() == sum(rows_of(spark, root, dataset, ds) for ds in (*TRAILING, DS))
+    leftovers = [p.name for p in (root / dataset).iterdir() if not p.name.startswith(("ds=", "_", "."))]
+    assert leftovers == []
