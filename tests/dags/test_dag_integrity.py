@@ -98,7 +98,7 @@ def test_training_dag_order(dagbag):
     assert isinstance(sign_off, ApprovalOperator)
     assert sign_off.defaults == ["Reject"]
     assert sign_off.assigned_users and sign_off.response_timeout is not None
-    assert type(dag.get_task("train")).__name__ == "SparkSubmitOperator"
+    assert type(dag.get_task("train")).__name__ == "SparkJob"
     assert dag.get_task("promote").pool == "model_promotion"
 
 

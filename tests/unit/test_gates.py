@@ -88,7 +88,8 @@ def test_failing_suite_names_each_failure_with_what_was_observed(spark, predicti
     assert "Gate 'predictions' rejected predictions ds=2013-01-02: 3 of 6 expectations failed" in message
     assert "expect_column_values_to_be_between on prediction: observed" in message
     assert "900.0" in message
-    assert f"Data Docs: {tmp_path.resolve() / 'docs' / 'index.html'}" in message
+    assert f"Data Docs: {result.docs_page}" in message
+    assert Path(result.docs_page).is_file() and result.docs_page.startswith(str(tmp_path.resolve() / "docs"))
     assert raised.value.result is result
 
     written = write_result(

@@ -1,0 +1,153 @@
+"""Row rules compiled to Spark agree with Great Expectations on the same rows; thresholds; the
+message and the behaviour of a task whose day is held."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlcycle.gates import (
+    FAILURES,
+    GateResult,
+    held_day_message,
+    row_rules,
+    run_suite,
+    split_rows,
+    volume_bounds,
+    write_result,
+)
+
+ROWS = [
+    # carrier, flight, dep_time, tailnum, distance, origin
+    ("AA", 1, 517, "N14228", 1400, "EWR"),
+    (None, 2, 533, "N24211", 1416, "LGA"),  # null key
+    ("B6", 3, None, None, 1089, "JFK"),  # cancelled: no plane needed
+    ("B6", 4, 544, None, 1576, "JFK"),  # flew without a plane
+    ("UA", 5, 554, "N39463", -3, "XYZ"),  # two rules at once
+    ("U", 6, 555, "N516JB", 229, "EWR"),  # malformed carrier
+]
+SCHEMA = "carrier string, flight int, dep_time int, tailnum string, distance int, origin string"
+RULES = [
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "carrier"}},
+    {
+        "type": "expect_column_values_to_not_be_null",
+        "kwargs": {
+            "column": "tailnum",
+            "row_condition": {"type": "nullity", "column": {"name": "dep_time"}, "is_null": False},
+        },
+    },
+    {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "distance", "min_value": 0, "strict_min": True},
+    },
+    {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "origin", "value_set": ["EWR", "JFK", "LGA"]},
+    },
+    {
+        "type": "expect_column_values_to_match_regex",
+        "kwargs": {"column": "carrier", "regex": "^[A-Z0-9]{2}$"},
+    },
+    {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "flight", "max_value": {"$PARAMETER": "top"}},
+    },
+]
+
+
+def suite(tmp_path, rules) -> str:
+    path = tmp_path / "rules.json"
+    spec = {"name": "rules", "expectations": [{**r, "meta": {"on_failure": "quarantine"}} for r in rules]}
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+@pytest.mark.spark
+def test_compiled_rules_split_rows_as_gx_judges_them(spark, tmp_path):
+    path = suite(tmp_path, RULES)
+    df = spark.createDataFrame(ROWS, SCHEMA)
+    judged = {r.flight: r[FAILURES] for r in split_rows(df, row_rules(path), {"top": 5}).collect()}
+    assert judged == {
+        1: [],
+        2: ["expect_column_values_to_not_be_null(carrier)"],
+        3: [],
+        4: ["expect_column_values_to_not_be_null(tailnum)"],
+        5: ["expect_column_values_to_be_between(distance)", "expect_column_values_to_be_in_set(origin)"],
+        6: ["expect_column_values_to_match_regex(carrier)", "expect_column_values_to_be_between(flight)"],
+    }
+    # GX, on the same rules: the kept rows pass every rule, and each rule fails exactly on the rows
+    # the compiled rule set aside
+    kept = df.where(df.flight.isin([f for f, failed in judged.items() if not failed]))
+    assert run_suite(kept, path, name="kept", parameters={"top": 5}).success
+    verdict = run_suite(df, path, name="all", parameters={"top": 5})
+    unexpected = {
+        f"{f['expectation']}({f['column']})": f["observed"]["unexpected_count"] for f in verdict.failed
+    }
+    counted = {}
+    for failed in judged.values():
+        for label in failed:
+            counted[label] = counted.get(label, 0) + 1
+    assert unexpected == counted
+
+
+def test_row_rules_refuse_what_a_single_row_cannot_fail(spark, tmp_path):
+    path = suite(tmp_path, [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "flight"}}])
+    df = spark.createDataFrame(ROWS, SCHEMA)
+    with pytest.raises(ValueError, match="expect_column_values_to_be_unique cannot be a row rule"):
+        split_rows(df, row_rules(path))
+
+
+THRESHOLDS = {"min_rows": 100, "max_rows": 2000, "volume_min_ratio": 0.5, "volume_max_ratio": 1.5}
+
+
+def test_volume_bounds_follow_the_trailing_median():
+    assert volume_bounds(THRESHOLDS, []) == (100, 2000)
+    assert volume_bounds(THRESHOLDS, [900, 1000, 950]) == (475, 1425)
+    assert volume_bounds(THRESHOLDS, [900, 1000]) == (475, 1425)
+    assert volume_bounds(THRESHOLDS, [100, 120, 110]) == (100, 165)  # never under the absolute floor
+    assert volume_bounds(THRESHOLDS, [1800, 1900, 1850]) == (925, 2000)
+
+
+def test_held_day_message_quotes_each_failed_verdict(tmp_path):
+    root = str(tmp_path)
+    failed = GateResult(False, "raw_weather", "raw_weather", 1, [])
+    write_result(
+        failed, f"{root}/gates/raw_weather/ds=2013-01-05.json", message="Gate 'raw_weather' rejected ..."
+    )
+    passed = GateResult(True, "raw_flights", "raw_flights", 7, [])
+    write_result(passed, f"{root}/gates/raw_flights/ds=2013-01-05.json", message=None)
+
+    text = held_day_message(root, "validate_raw", "2013-01-05")
+    assert "held ds=2013-01-05" in text and "retrying will not change it" in text
+    assert "Gate 'raw_weather' rejected" in text and "raw_flights" not in text
+    assert "its own message is in the output above" in held_day_message(root, "train", "2013-01-05")
+
+
+def test_a_held_day_fails_the_task_without_retries_and_other_failures_keep_them(tmp_path, monkeypatch):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from mlcycle.orchestration import spark_job
+
+    root = str(tmp_path)
+    write_result(
+        GateResult(False, "raw_flights", "raw_flights", 1, []),
+        f"{root}/gates/raw_flights/ds=2013-01-05.json",
+        message="Gate 'raw_flights' rejected raw_flights ds=2013-01-05: duplicates",
+    )
+    task = spark_job("validate_raw", "validate_raw.py", ["--ds", "2013-01-05", "--data-root", root])
+
+    def exits(code):
+        def execute(self, context):
+            raise AirflowException(f"Cannot execute: spark-submit ... Error code is: {code}.")
+
+        return execute
+
+    monkeypatch.setattr(SparkSubmitOperator, "execute", exits(3))
+    with pytest.raises(AirflowFailException, match="duplicates"):
+        task.execute({"ds": "2013-01-05"})
+    monkeypatch.setattr(SparkSubmitOperator, "execute", exits(1))
+    with pytest.raises(AirflowException, match="Error code is: 1") as raised:
+        task.execute({"ds": "2013-01-05"})
+    assert not isinstance(raised.value, AirflowFailException)
