@@ -70,15 +70,17 @@ def test_one_day_from_landing_to_features(data_root, day_counts, spark):
 
     validated = spark_submit("validate_raw", DS, data_root)
     assert validated.returncode == 0, validated.stderr[-5000:]
-    assert (
-        f"validate_raw ds={DS} flights={flights_rows} weather={weather_rows} rows validated"
-        in validated.stdout
-    )
+    for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
+        assert (
+            f"validate_raw ds={DS} {dataset}: {rows} rows = {rows} validated + 0 quarantined"
+            in validated.stdout
+        )
 
     for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
         gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={DS}.json").read_text())
         assert (gate["success"], gate["rows"], gate["ds"], gate["failed"]) == (True, rows, DS, [])
-        assert Path(gate["docs"]).is_file()
+        assert (gate["validated"], gate["quarantined"], gate["reconciled"]) == (rows, 0, True)
+        assert Path(gate["docs"]).is_file() and Path(gate["docs_page"]).is_file()
         assert spark.read.parquet(str(data_root / "validated" / dataset / f"ds={DS}")).count() == rows
 
     built = spark_submit("build_features", DS, data_root)
@@ -111,7 +113,7 @@ def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts):
     assert f"rejected raw_flights ds={wrong}" in rejected.stdout
     assert f"rejected raw_weather ds={wrong}" in rejected.stdout
     assert "expect_column_values_to_be_between on day: observed" in rejected.stdout
-    assert f"Data Docs: {data_root}/data_docs/index.html" in rejected.stdout
+    assert f"Data Docs: {data_root}/data_docs/raw_flights/ds={wrong}/validations/" in rejected.stdout
     for dataset in ("flights", "weather"):
         assert not (data_root / "validated" / dataset / f"ds={wrong}").exists()
         gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={wrong}.json").read_text())
@@ -119,12 +121,3 @@ def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts):
         assert {"expectation": "expect_column_values_to_be_between", "column": "day"} in [
             {k: f[k] for k in ("expectation", "column")} for f in gate["failed"]
         ]
-
-
-def test_a_missing_landing_file_is_named(spark, tmp_path):
-    from spark_jobs.validate_raw import read_landing
-
-    with pytest.raises(
-        FileNotFoundError, match=f"no landing file for flights on {DS}: .*ds={DS}/flights.csv"
-    ):
-        read_landing(spark, str(tmp_path), "flights", DS)
