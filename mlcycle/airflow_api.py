@@ -69,8 +69,16 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"dags/{dag_id}", json={"is_paused": False})
 
-    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None) -> str:
-        body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}
+    def trigger(
+        self,
+        dag_id: str,
+        conf: dict | None = None,
+        run_id: str | None = None,
+        logical_date: str | None = None,
+    ) -> str:
+        """Trigger a run; ``logical_date`` (ISO, e.g. ``2013-01-10T00:00:00Z``) makes it the run of
+        that day, as a scheduled run would be."""
+        body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
         if run_id:
             body["dag_run_id"] = run_id
         return self.request("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
@@ -136,6 +144,40 @@ class AirflowClient:
         return self.task_instances(dag_id, run_id).get(task_id, {}).get("state")
 
     # Approvals (human in the loop)
+    def clear(
+        self, dag_id: str, run_id: str, task_ids: list[str], include_downstream: bool = True
+    ) -> list[str]:
+        """Clear tasks of a run so they run again (the UI's "Clear"); returns the cleared task ids."""
+        cleared = self.request(
+            "POST",
+            f"dags/{dag_id}/clearTaskInstances",
+            json={
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": task_ids,
+                "include_downstream": include_downstream,
+                "only_failed": False,
+            },
+        )
+        return [ti["task_id"] for ti in cleared.get("task_instances", [])]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The log of one try of a task, as the UI shows it, as text."""
+        body = self.request(
+            "GET",
+            f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+        )
+        content = body.get("content") if isinstance(body, dict) else body
+        if isinstance(content, list):
+            return "\n".join(
+                str(line.get("event", line)) if isinstance(line, dict) else str(line) for line in content
+            )
+        return str(content)
+
+    def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        return self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+
     def pending_approvals(self, dag_id: str | None = None) -> list[dict]:
         params: dict[str, Any] = {"response_received": False, "limit": 100}
         if dag_id:

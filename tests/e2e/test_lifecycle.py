@@ -103,3 +103,63 @@ def test_backfill_train_approve_score_then_reject(stack, admin, approver):
     assert mv2.tags["status"] == "rejected"
     assert mv2.tags["decision.by"] == "approver"
     assert "champion" not in (mv2.aliases or [])
+
+
+HELD_DAY = "2013-01-10"
+
+
+def test_a_bad_drop_is_held_in_airflow_and_a_fixed_one_goes_through(stack, admin):
+    """A drop with duplicated flights, delivered to landing/ by someone else: the raw gate holds
+    the day at once (no retry), the tasks after it do not run, the log and the "Data quality" link
+    say why; the days before are untouched. The fixed drop, after a Clear, goes through."""
+    import json
+
+    import requests
+
+    from mlcycle.landing import land_day, landing_path
+
+    admin.wait_for_dags(ALL_DAGS)
+    admin.unpause("flights_data")
+    data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    before = {p.name: p.stat().st_mtime for p in (data_root / "validated" / "flights").glob("ds=*")}
+
+    land_day(str(data_root), HELD_DAY)
+    drop = Path(landing_path(str(data_root), "flights", HELD_DAY))
+    good = drop.read_text()
+    lines = good.splitlines()
+    drop.write_text("\n".join(lines + lines[100:103]) + "\n")
+
+    run_id = admin.trigger("flights_data", conf={"replay": False}, logical_date=f"{HELD_DAY}T00:00:00Z")
+    assert admin.wait_for_run("flights_data", run_id, timeout=900) == "failed"
+    tis = admin.task_instances("flights_data", run_id)
+    assert {t: tis[t]["state"] for t in tis} == {
+        "land": "success",
+        "validate_raw": "failed",
+        "build_features": "upstream_failed",
+        "publish_features": "upstream_failed",
+    }
+    assert tis["validate_raw"]["try_number"] == 1  # retries=1, but a held day is not retried
+
+    log = admin.task_log("flights_data", run_id, "validate_raw", 1)
+    assert f"Data-quality gate held ds={HELD_DAY}" in log
+    assert f"rejected raw_flights ds={HELD_DAY}" in log
+    assert "expect_compound_columns_to_be_unique" in log and '"unexpected_count": 6' in log
+
+    verdict = json.loads((data_root / "gates" / "raw_flights" / f"ds={HELD_DAY}.json").read_text())
+    assert verdict["success"] is False and verdict["rows"] == len(lines) - 1 + 3
+    assert not (data_root / "validated" / "flights" / f"ds={HELD_DAY}").exists()
+    after = {p.name: p.stat().st_mtime for p in (data_root / "validated" / "flights").glob("ds=*")}
+    assert after == before  # the other days were not touched
+
+    link = admin.extra_links("flights_data", run_id, "validate_raw")["Data quality"]
+    page = requests.get(link, headers=admin._headers(), timeout=30)
+    assert page.status_code == 200
+    assert "expect_compound_columns_to_be_unique" in page.text and HELD_DAY in page.text
+    assert requests.get(link, timeout=30, allow_redirects=False).status_code in (401, 303)  # login first
+
+    drop.write_text(good)  # the upstream delivers the day again, fixed
+    assert "validate_raw" in admin.clear("flights_data", run_id, ["validate_raw"])
+    assert admin.wait_for_run("flights_data", run_id, timeout=900) == "success"
+    verdict = json.loads((data_root / "gates" / "raw_flights" / f"ds={HELD_DAY}.json").read_text())
+    assert (verdict["success"], verdict["validated"], verdict["quarantined"]) == (True, len(lines) - 1, 0)
+    assert any((data_root / "features" / f"ds={HELD_DAY}").glob("*.parquet"))
