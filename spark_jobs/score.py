@@ -1,8 +1,10 @@
 """Score one day of features with one registered model version (spark-submit entry point).
 
 Every prediction row carries the model name and version that made it and the Airflow run that
-wrote it, so monitoring and audits never have to guess. Only the ``ds=D`` partition of
-``predictions`` is replaced.
+wrote it, so monitoring and audits never have to guess. The predictions pass a gate before they
+are written (one per scheduled flight, no nulls, values in a sane range; verdict under
+``gates/predictions/ds=D.json``); then only the ``ds=D`` partition of ``predictions`` is replaced.
+A rejected day writes nothing and exits with ``GATE_FAILED_EXIT``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spark_jobs.common import get_spark, overwrite_partitions, read_partitions
+from mlcycle.config import REPO_ROOT
+from mlcycle.gates import docs_dir, enforce, failure_message, result_path, run_suite, write_result
+from spark_jobs.common import overwrite_partitions, read_partitions, run_gated_day
 from spark_jobs.flights import project
+
+SUITE = REPO_ROOT / "expectations" / project.NAME / "predictions.json"
 
 PREDICTION_COLUMNS = (
     project.KEY,
@@ -40,19 +46,42 @@ def label_predictions(scored, *, model_name: str, model_version: str, airflow_ru
     )
 
 
-def score(args) -> int:
+def score(spark, args) -> int:
     import mlflow
 
-    spark = get_spark(f"score-{args.model_name}-{args.ds}")
     features = read_partitions(spark, args.data_root, "features", [args.ds])
+    flights = features.count()
     model = mlflow.spark.load_model(args.model_uri)
     predictions = label_predictions(
         model.transform(features),
         model_name=args.model_name,
         model_version=args.model_version,
         airflow_run_id=args.airflow_run_id,
-    )
-    overwrite_partitions(predictions, args.data_root, "predictions")
+    ).cache()
+    try:
+        rows = predictions.count()
+        result = run_suite(
+            predictions,
+            str(SUITE),
+            name="predictions",
+            docs_dir=docs_dir(args.data_root, "predictions", args.ds),
+            parameters={"flights": flights},
+        )
+        partition = f"ds={args.ds}"
+        write_result(
+            result,
+            result_path(args.data_root, "predictions", args.ds),
+            gate="predictions",
+            ds=args.ds,
+            rows=rows,
+            flights=flights,
+            model_uri=args.model_uri,
+            message=None if result.success else failure_message(result, partition),
+        )
+        enforce(result, partition=partition)
+        overwrite_partitions(predictions, args.data_root, "predictions")
+    finally:
+        predictions.unpersist()
     written = read_partitions(spark, args.data_root, "predictions", [args.ds]).count()
     print(f"predictions ds={args.ds}: {written} rows from {args.model_uri}")
     return written
@@ -70,8 +99,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    score(parse_args(argv))
-    return 0
+    args = parse_args(argv)
+    code, _ = run_gated_day(f"score-{args.model_name}", args.ds, lambda spark: score(spark, args))
+    return code
 
 
 if __name__ == "__main__":

@@ -309,6 +309,13 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert predictions.count() == ROWS_PER_DAY
     assert {r.model_version for r in predictions.select("model_version").distinct().collect()} == {str(v1)}
     assert predictions.where("prediction IS NULL").count() == 0
+    gate = json.loads(Path(f"{data_root}/gates/predictions/ds={DAYS[-1]}.json").read_text())
+    assert (gate["success"], gate["rows"], gate["flights"], gate["failed"]) == (
+        True,
+        ROWS_PER_DAY,
+        ROWS_PER_DAY,
+        [],
+    )
 
     for _ in range(2):  # a re-run (backfill) of the same day gives the same partition and metrics
         spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)

@@ -68,7 +68,9 @@ def test_passing_suite_succeeds_and_builds_data_docs(spark, predictions, tmp_pat
 
 def test_failing_suite_names_each_failure_with_what_was_observed(spark, predictions, tmp_path):
     path = str(REPO_ROOT / "expectations" / "flights" / "predictions.json")
-    result = run_suite(predictions, path, name="predictions", docs_dir=str(tmp_path / "docs"))
+    result = run_suite(
+        predictions, path, name="predictions", docs_dir=str(tmp_path / "docs"), parameters={"flights": 3}
+    )
 
     assert result.success is False
     failed = {(f["expectation"], f["column"]): f["observed"] for f in result.failed}
