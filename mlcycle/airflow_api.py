@@ -169,14 +169,22 @@ class AirflowClient:
             params={"full_content": "true"},
         )
         content = body.get("content") if isinstance(body, dict) else body
-        if isinstance(content, list):
-            return "\n".join(
-                str(line.get("event", line)) if isinstance(line, dict) else str(line) for line in content
-            )
-        return str(content)
+        if not isinstance(content, list):
+            return str(content)
+        lines = []
+        for line in content:
+            if not isinstance(line, dict):
+                lines.append(str(line))
+                continue
+            lines.append(str(line.get("event", "")))
+            for error in line.get("error_detail") or []:  # a failed task's exception, as the UI shows it
+                lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+        return "\n".join(lines)
 
     def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
-        return self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        """The task's extra links by name, as the UI lists them (an empty link is None)."""
+        body = self.request("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+        return body["extra_links"]
 
     def pending_approvals(self, dag_id: str | None = None) -> list[dict]:
         params: dict[str, Any] = {"response_received": False, "limit": 100}
