@@ -89,7 +89,11 @@ with DAG(
         body="{{ ti.xcom_pull(task_ids='evaluate')['markdown'] }}",
         defaults="Reject",
         assigned_users=[{"id": name, "name": name} for name in CFG.approvers],
-        params={"comment": Param("", type="string", description="Why (recorded on the model version)")},
+        params={
+            "comment": Param(
+                None, type=["null", "string"], description="Why, optional (recorded on the model version)"
+            )
+        },
         response_timeout=timedelta(hours=APPROVAL_HOURS),
     )
 

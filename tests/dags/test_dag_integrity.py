@@ -98,6 +98,9 @@ def test_training_dag_order(dagbag):
     assert isinstance(sign_off, ApprovalOperator)
     assert sign_off.defaults == ["Reject"]
     assert sign_off.assigned_users and sign_off.response_timeout is not None
+    comment = sign_off.params.get_param("comment")
+    assert comment.value is None and "null" in comment.schema["type"]  # Approve needs no reason typed
+    comment.resolve(None)  # an empty comment is valid
     assert type(dag.get_task("train")).__name__ == "SparkJob"
     assert dag.get_task("promote").pool == "model_promotion"
 
