@@ -35,6 +35,20 @@ with DAG(
             description="Minutes of MAE by which the challenger must beat the champion to reach a "
             "person; negative lets a slightly worse one through",
         ),
+        "carrier_tolerance": Param(
+            5.0,
+            type="number",
+            description="Minutes of MAE by which the challenger may be worse than the champion on "
+            "any one carrier (with at least min_carrier_flights validation flights)",
+        ),
+        "min_carrier_flights": Param(30, type="integer", minimum=1),
+        "approval_timeout_hours": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            description="Hours the approvers have to answer in this run; no answer in time means "
+            f"Reject. Empty: {APPROVAL_HOURS:g} h (MLCYCLE_APPROVAL_TIMEOUT_HOURS)",
+        ),
     },
     tags=["flights", "training"],
     doc_md=__doc__,
@@ -79,11 +93,18 @@ with DAG(
     def evaluate(registered: dict, params=None, run_id=None) -> dict:
         from mlcycle.training import evaluate_challenger
 
-        return evaluate_challenger(CFG, registered["version"], params["min_improvement"], run_id)
+        return evaluate_challenger(
+            CFG,
+            registered["version"],
+            params["min_improvement"],
+            run_id,
+            carrier_tolerance=params["carrier_tolerance"],
+            min_carrier_flights=params["min_carrier_flights"],
+        )
 
     sign_off = SignOff(
         task_id="sign_off",
-        subject="Promote {{ ti.xcom_pull(task_ids='register')['version'] }} of "
+        subject="Promote v{{ ti.xcom_pull(task_ids='register')['version'] }} of "
         + CFG.model_name
         + " to champion?",
         body="{{ ti.xcom_pull(task_ids='evaluate')['markdown'] }}",

@@ -121,15 +121,41 @@ def register_challenger(
     return version
 
 
-def evidence(tracking_uri: str, model_name: str, version: int, *, min_improvement: float) -> dict:
+def _json_artifact(client, run_id: str, path: str) -> dict | None:
+    """A JSON artifact of a run, or None when the run has none (older runs)."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run_id, path, tmp)
+            return json.loads(Path(local).read_text())
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
+def evidence(
+    tracking_uri: str,
+    model_name: str,
+    version: int,
+    *,
+    min_improvement: float,
+    carrier_tolerance: float = 5.0,
+    min_carrier_flights: int = 30,
+) -> dict:
     """What an approver needs, from the challenger's training run.
 
     ``delta`` is challenger MAE - champion MAE on the same validation days (negative: the
-    challenger is better). ``improvement`` is its opposite. ``auto_reject`` is true when
-    ``improvement < min_improvement``: with ``min_improvement = -0.5`` a challenger up to half a
-    minute worse still goes to a person, with ``0`` any worse challenger is rejected, with a
-    positive value a real gain is demanded. Without a champion to compare with, nothing is rejected.
+    challenger is better). ``improvement`` is its opposite. ``auto_reject`` is true when a rule of
+    ``mlcycle.evaluation.Rules`` says so (``reasons`` says which): ``improvement < min_improvement``
+    (with ``min_improvement = -0.5`` a challenger up to half a minute worse still goes to a person,
+    with ``0`` any worse challenger is rejected, with a positive value a real gain is demanded), or
+    a carrier with at least ``min_carrier_flights`` validation flights worse by more than
+    ``carrier_tolerance`` minutes. Without a champion to compare with, nothing is rejected.
     """
+    from mlcycle.evaluation import EVALUATION_ARTIFACT, PLOT_ARTIFACT, Rules, rejection_reasons
+
     client = _client(tracking_uri)
     mv = client.get_model_version(model_name, str(version))
     run = client.get_run(mv.run_id)
@@ -139,11 +165,15 @@ def evidence(tracking_uri: str, model_name: str, version: int, *, min_improvemen
     champion_mae = metrics.get("champion_val_mae")
     challenger_mae = metrics.get("val_mae")
     delta = None if champion_mae is None or challenger_mae is None else challenger_mae - champion_mae
-    auto_reject = delta is not None and (-delta) < min_improvement
+    evaluation = _json_artifact(client, mv.run_id, EVALUATION_ARTIFACT)
+    quality = _json_artifact(client, mv.run_id, "data_quality.json")
+    rules = Rules(min_improvement, carrier_tolerance, min_carrier_flights)
+    reasons = rejection_reasons(evaluation if compared else None, delta, rules)
     result = {
         "model_name": model_name,
         "version": int(version),
         "run_id": mv.run_id,
+        "experiment_id": run.info.experiment_id,
         "window": f"{params.get('window_start')}..{params.get('window_end')}",
         "val_days": params.get("val_days"),
         "val_rows": metrics.get("val_rows"),
@@ -159,9 +189,16 @@ def evidence(tracking_uri: str, model_name: str, version: int, *, min_improvemen
         "delta": delta,
         "improvement": None if delta is None else -delta,
         "min_improvement": min_improvement,
-        "auto_reject": auto_reject,
+        "carrier_tolerance": carrier_tolerance,
+        "min_carrier_flights": min_carrier_flights,
+        "per_carrier": (evaluation or {}).get("per_carrier", []),
+        "plot": PLOT_ARTIFACT if evaluation else None,
+        "data_quality": (quality or {}).get("totals"),
+        "code_version": tags.get("code.version"),
+        "reasons": reasons,
+        "auto_reject": bool(reasons),
     }
-    result["markdown"] = _evidence_markdown(result)
+    result["markdown"] = _evidence_markdown(result, evaluation, rules)
     return result
 
 
@@ -169,7 +206,9 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _evidence_markdown(e: dict) -> str:
+def _evidence_markdown(e: dict, evaluation: dict | None = None, rules=None) -> str:
+    from mlcycle.evaluation import Rules, carrier_table
+
     champion = f"champion v{e['champion_version']}" if e["champion_version"] else "champion (none)"
     lines = [
         f"**{e['model_name']} v{e['version']}** trained on {e['window']}, validated on "
@@ -181,12 +220,26 @@ def _evidence_markdown(e: dict) -> str:
         f"{_fmt(e['delta'])} |",
         f"| validation RMSE | {_fmt(e['challenger_val_rmse'])} | {_fmt(e['champion_val_rmse'])} | "
         f"{_fmt(_diff(e['challenger_val_rmse'], e['champion_val_rmse']))} |",
+    ]
+    table = carrier_table(evaluation, rules or Rules(e["min_improvement"]))
+    if table:
+        lines.append(table)
+    quality = e.get("data_quality")
+    if quality:
+        lines += [
+            "",
+            f"**Data**: {quality.get('days')} days, {_fmt(quality.get('validated'))} flights validated, "
+            f"{_fmt(quality.get('quarantined'))} quarantined; every gate passed: "
+            f"{'yes' if quality.get('all_passed') else 'NO'}.",
+        ]
+    lines += [
         "",
-        f"Minimum improvement required: {e['min_improvement']}. "
+        f"Minimum improvement required: {e['min_improvement']}; no carrier worse by more than "
+        f"{e.get('carrier_tolerance')} min. "
         + (
-            "**Automatic rejection: the challenger is worse than the margin allows.**"
+            "**Automatic rejection:** " + "; ".join(e.get("reasons") or [])
             if e["auto_reject"]
-            else "Within the margin: a person decides."
+            else "Within the rules: a person decides."
         ),
     ]
     if e["champion_changed_since_training"]:

@@ -161,19 +161,34 @@ def check_training_inputs(data_root: str, start: str, end: str, holdout_days: in
     return days
 
 
-def evaluate_challenger(cfg: Settings, version: int, min_improvement: float, airflow_run_id: str) -> dict:
+def evaluate_challenger(
+    cfg: Settings,
+    version: int,
+    min_improvement: float,
+    airflow_run_id: str,
+    carrier_tolerance: float = 5.0,
+    min_carrier_flights: int = 30,
+) -> dict:
     """The evidence for the sign-off; a clearly worse challenger is rejected by rule here."""
     from mlcycle import registry
 
-    evidence = registry.evidence(cfg.tracking_uri, cfg.model_name, version, min_improvement=min_improvement)
+    evidence = registry.evidence(
+        cfg.tracking_uri,
+        cfg.model_name,
+        version,
+        min_improvement=min_improvement,
+        carrier_tolerance=carrier_tolerance,
+        min_carrier_flights=min_carrier_flights,
+    )
     evidence["markdown"] = evidence.get("markdown", "") + _links(cfg, version, evidence)
     if evidence["auto_reject"]:
+        rules = sorted({reason.split(":", 1)[0] for reason in evidence["reasons"]})
         registry.record_rejection(
             cfg.tracking_uri,
             cfg.model_name,
             version,
-            decided_by="rule:min_improvement",
-            comment=f"challenger MAE worse than champion by more than {min_improvement}",
+            decided_by="rule:" + ",".join(rules),
+            comment="; ".join(evidence["reasons"]),
             airflow_run_id=airflow_run_id,
             decided_at=_iso(None),
         )
@@ -185,7 +200,11 @@ def _links(cfg: Settings, version: int, evidence: dict) -> str:
     lines = ["", "", "**Links**", ""]
     lines.append(f"- Model version: {_mlflow_ui(cfg)}/#/models/{cfg.model_name}/versions/{version}")
     if run_id:
-        lines.append(f"- Training run: {_mlflow_ui(cfg)}/#/experiments/0/runs/{run_id}")
+        run = f"{_mlflow_ui(cfg)}/#/experiments/{evidence.get('experiment_id', '0')}/runs/{run_id}"
+        lines.append(f"- Training run: {run}")
+        lines.append(f"- Per-carrier comparison and data-quality record: {run}/artifacts")
+    if evidence.get("code_version"):
+        lines.append(f"- Code version: {evidence['code_version']}")
     return "\n".join(lines)
 
 

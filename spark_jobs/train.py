@@ -20,6 +20,7 @@ import argparse
 import sys
 import time
 
+from mlcycle.evaluation import EVALUATION_ARTIFACT, PLOT_ARTIFACT, per_carrier_rows, plot_per_carrier
 from mlcycle.gates import GATE_FAILED_EXIT
 from mlcycle.training import TrainingInputError, check_training_inputs, data_quality_summary
 from spark_jobs.common import get_spark, read_partitions
@@ -58,6 +59,45 @@ def regression_metrics(predictions) -> dict[str, float]:
     err = F.col("prediction") - F.col(project.LABEL)
     row = predictions.agg(F.avg(F.abs(err)).alias("mae"), F.sqrt(F.avg(err * err)).alias("rmse")).first()
     return {"mae": float(row["mae"]), "rmse": float(row["rmse"])}
+
+
+def carrier_metrics(predictions) -> dict[str, dict]:
+    """``{carrier: {flights, mae, rmse}}`` of scored rows."""
+    from pyspark.sql import functions as F
+
+    err = F.col("prediction") - F.col(project.LABEL)
+    rows = (
+        predictions.groupBy("carrier")
+        .agg(
+            F.count("*").alias("flights"),
+            F.avg(F.abs(err)).alias("mae"),
+            F.sqrt(F.avg(err * err)).alias("rmse"),
+        )
+        .collect()
+    )
+    return {
+        r["carrier"]: {"flights": int(r["flights"]), "mae": float(r["mae"]), "rmse": float(r["rmse"])}
+        for r in rows
+    }
+
+
+def code_version() -> dict[str, str]:
+    """The commit of the code that trained (and whether the tree had changes on top of it)."""
+    import subprocess
+
+    from mlcycle.config import REPO_ROOT
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    return {
+        "code.version": commit or "unknown",
+        "code.dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower()
+        if commit
+        else "unknown",
+    }
 
 
 def data_quality_record(summary: dict) -> tuple[dict, dict, dict]:
@@ -137,7 +177,7 @@ def train(args) -> str:
 
     mlflow.set_experiment(args.model_name)
     with mlflow.start_run(
-        run_name=f"train-{args.end}", tags={RUN_ID_TAG: args.airflow_run_id, **data_tags}
+        run_name=f"train-{args.end}", tags={RUN_ID_TAG: args.airflow_run_id, **data_tags, **code_version()}
     ) as run:
         mlflow.log_dict(quality, "data_quality.json")
         mlflow.log_metrics(data_metrics)
@@ -169,7 +209,9 @@ def train(args) -> str:
             | {"best_candidate": best_index}
         )
         best = tuned.bestModel
-        val_scores = regression_metrics(best.transform(val_df))
+        challenger_val = best.transform(val_df).cache()
+        val_scores = regression_metrics(challenger_val)
+        challenger_carriers = carrier_metrics(challenger_val)
         mlflow.log_metrics(
             {
                 "val_mae": val_scores["mae"],
@@ -195,13 +237,26 @@ def train(args) -> str:
         print(f"logged the model in {time.monotonic() - started:.1f}s")
 
         champion = champion_version(client, args.model_name)
+        champion_scores = champion_carriers = None
         if champion is not None:
             champion_model = mlflow.spark.load_model(f"models:/{args.model_name}/{champion}")
-            champion_scores = regression_metrics(champion_model.transform(val_df))
+            champion_val = champion_model.transform(val_df)
+            champion_scores = regression_metrics(champion_val)
+            champion_carriers = carrier_metrics(champion_val)
             mlflow.log_metrics(
                 {"champion_val_mae": champion_scores["mae"], "champion_val_rmse": champion_scores["rmse"]}
             )
             mlflow.set_tag("champion.version", champion)
+        evaluation = {
+            "val_days": val_days,
+            "rows": val_rows,
+            "champion_version": champion,
+            "overall": {"challenger": val_scores, "champion": champion_scores},
+            "per_carrier": per_carrier_rows(challenger_carriers, champion_carriers),
+        }
+        mlflow.log_dict(evaluation, EVALUATION_ARTIFACT)
+        mlflow.log_metrics({f"val_mae.carrier.{c}": m["mae"] for c, m in challenger_carriers.items()})
+        mlflow.log_figure(plot_per_carrier(evaluation), PLOT_ARTIFACT)
         print(
             f"val_mae={val_scores['mae']:.3f} val_rmse={val_scores['rmse']:.3f} "
             f"train_rows={train_rows} val_rows={val_rows} champion={champion}"

@@ -207,6 +207,17 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
         assert quality["days"][ds]["raw_flights"]["validated"] == ROWS_PER_DAY
     assert quality["totals"]["all_passed"] is True and quality["totals"]["days"] == len(DAYS)
 
+    # ... the code that trained it, and its error per carrier (no champion to compare with yet).
+    assert len(data.tags["code.version"]) == 40 and data.tags["code.dirty"] in ("true", "false")
+    evaluation = json.loads(
+        Path(client.download_artifacts(run_1, "evaluation.json", str(tmp_path / "e1"))).read_text()
+    )
+    assert evaluation["champion_version"] is None and evaluation["val_days"] == [DAYS[-1]]
+    assert sum(row["flights"] for row in evaluation["per_carrier"]) == data.metrics["val_rows"]
+    assert all(row["champion_mae"] is None for row in evaluation["per_carrier"])
+    assert "evaluation/per_carrier_mae.png" in {a.path for a in client.list_artifacts(run_1, "evaluation")}
+    assert {f"val_mae.carrier.{row['carrier']}" for row in evaluation["per_carrier"]} <= set(data.metrics)
+
     # Same Airflow run again: the finished run is found, nothing is trained.
     assert train(data_root, uri, "manual__2013-01-05") == run_1
     assert len(client.search_runs([client.get_experiment_by_name(MODEL).experiment_id])) == 1
@@ -262,6 +273,18 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert ev["auto_reject"] == (ev["delta"] > 0)
     assert f"challenger v{v2}" in ev["markdown"] and f"champion v{v1}" in ev["markdown"]
     assert registry.evidence(uri, MODEL, v2, min_improvement=1e9)["auto_reject"] is True
+    # per carrier, both models on the same rows; a carrier far worse is rejected by rule
+    assert ev["per_carrier"] and all(row["champion_mae"] is not None for row in ev["per_carrier"])
+    worst = max(row["delta_mae"] for row in ev["per_carrier"])
+    lenient = registry.evidence(
+        uri, MODEL, v2, min_improvement=-1e9, carrier_tolerance=worst + 1, min_carrier_flights=1
+    )
+    assert lenient["auto_reject"] is False and lenient["reasons"] == []
+    strict = registry.evidence(
+        uri, MODEL, v2, min_improvement=-1e9, carrier_tolerance=worst - 1e-6, min_carrier_flights=1
+    )
+    assert strict["auto_reject"] is True and strict["reasons"][0].startswith("carrier_tolerance:")
+    assert "Per carrier" in strict["markdown"] and "Automatic rejection" in strict["markdown"]
 
     # 4. Rejection: the champion stays, the challenger alias goes.
     registry.record_rejection(
