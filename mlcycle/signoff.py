@@ -3,10 +3,15 @@
 On Reject the ApprovalOperator skips its downstream tasks, which ends it before its return value
 reaches XCom; the decision (who, when, which option, the comment) is pushed first, under the key
 ``decision``, so the rejection can be recorded on the model version.
+
+The time allowed for an answer is the operator's ``response_timeout`` unless the run says
+otherwise: a positive DAG param ``approval_timeout_hours`` replaces it for that run. No answer in
+time means the defaults (Reject), recorded as decided by the timeout.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -15,6 +20,12 @@ DECISION_KEY = "decision"
 
 
 class SignOff(ApprovalOperator):
+    def execute(self, context) -> Any:
+        hours = (context.get("params") or {}).get("approval_timeout_hours")
+        if hours:
+            self.response_timeout = timedelta(hours=float(hours))
+        return super().execute(context)
+
     def execute_complete(self, context, event: dict[str, Any]) -> Any:
         if "error" not in event:
             responded_at = event.get("responded_at")

@@ -32,8 +32,10 @@ def _champion(stack) -> int | None:
 
 
 def _train(admin, approver, option: str, comment: str) -> tuple[str, int]:
-    # A margin of -60 min lets any challenger reach a person: this test is about the sign-off.
-    run_id = admin.trigger("flights_training", conf={**WINDOW, "min_improvement": -60.0})
+    # Margins of 60 min let any challenger reach a person: this test is about the sign-off.
+    run_id = admin.trigger(
+        "flights_training", conf={**WINDOW, "min_improvement": -60.0, "carrier_tolerance": 60.0}
+    )
     admin.wait_for_approval("flights_training", run_id, "sign_off", timeout=900)
     detail = approver.request(
         "GET", f"dags/flights_training/dagRuns/{run_id}/taskInstances/sign_off/-1/hitlDetails"
@@ -103,6 +105,35 @@ def test_backfill_train_approve_score_then_reject(stack, admin, approver):
     assert mv2.tags["status"] == "rejected"
     assert mv2.tags["decision.by"] == "approver"
     assert "champion" not in (mv2.aliases or [])
+
+
+def test_no_answer_in_time_is_a_rejection(stack, admin):
+    """Nobody answers within the run's approval time: the default (Reject) is taken, recorded as
+    decided by the timeout, and the champion does not move."""
+    before = _champion(stack)
+    conf = {
+        **WINDOW,
+        "min_improvement": -60.0,
+        "carrier_tolerance": 60.0,
+        "approval_timeout_hours": 20 / 3600,
+    }
+    run_id = admin.trigger("flights_training", conf=conf)
+    admin.wait_for_approval("flights_training", run_id, "sign_off", timeout=900)
+    assert admin.wait_for_run("flights_training", run_id, timeout=600) == "success"
+    states = {t: ti["state"] for t, ti in admin.task_instances("flights_training", run_id).items()}
+    assert (states["sign_off"], states["promote"], states["record_decision"]) == (
+        "success",
+        "skipped",
+        "success",
+    )
+    version = admin.request(
+        "GET", f"dags/flights_training/dagRuns/{run_id}/taskInstances/register/xcomEntries/return_value"
+    )["value"]["version"]
+    mv = _mlflow(stack).get_model_version(MODEL, str(version))
+    assert (mv.tags["status"], mv.tags["decision"]) == ("rejected", "rejected")
+    assert mv.tags["decision.by"] == "timeout (default: Reject)"
+    assert mv.tags["decision.airflow_run_id"] == run_id
+    assert _champion(stack) == before
 
 
 HELD_DAY = "2013-01-10"
