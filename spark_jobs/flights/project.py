@@ -25,6 +25,8 @@ NUMERIC = (
     "plane_age",
     "seats",
 )
+# Columns predictions are sliced by (carried into predictions/ds=D for monitoring).
+SLICES = ("carrier", "origin", "dest")
 # Days of history behind the rolling statistics of a day (days strictly before it).
 HISTORY_DAYS = 28
 # Columns of features/ds=D besides the features: the key, the label (null for flights that did
