@@ -4,6 +4,7 @@ mlcycle stack start|stop|status     the embedded stack
 mlcycle demo                        backfill a window, train, stop at the sign-off
 mlcycle approve | reject            answer the pending sign-off as an approver
 mlcycle history                     the champion's history, from the registry alone
+mlcycle rollback --to N             ask the approvers to bring version N back as champion
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from mlcycle.config import settings
 DATA_DAG = "flights_data"
 TRAINING_DAG = "flights_training"
 SCORING_DAG = "flights_scoring"
-ALL_DAGS = [DATA_DAG, TRAINING_DAG, SCORING_DAG, "flights_monitoring", "flights_archival"]
+ROLLBACK_DAG = "flights_rollback"
+ALL_DAGS = [DATA_DAG, TRAINING_DAG, SCORING_DAG, "flights_monitoring", "flights_archival", ROLLBACK_DAG]
 
 
 def _client(user: str | None = None, password: str | None = None):
@@ -115,6 +117,14 @@ def cmd_decide(args, option: str) -> int:
     return 0
 
 
+def cmd_rollback(args) -> int:
+    client = _client()
+    run_id = client.trigger(ROLLBACK_DAG, conf={"version": args.to, "reason": args.reason})
+    print(f"rollback to v{args.to}: {run_id} asks the approvers")
+    print(f"Review it:  {client.base_url}/dags/{ROLLBACK_DAG}/runs/{run_id}/tasks/sign_off/required_actions")
+    return 0
+
+
 def cmd_history(args) -> int:
     from mlcycle.registry import champion_history
 
@@ -126,6 +136,8 @@ def cmd_history(args) -> int:
             f"{row['version']:>7}  {str(row.get('promoted_at') or ''):32}  "
             f"{str(row.get('retired_at') or '(champion)'):32}  {row.get('decided_by') or ''}"
         )
+    if not rows:
+        print("(no version has served as champion yet)")
     return 0
 
 
@@ -160,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("history", help="champion history from the model registry")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("rollback", help="ask the approvers to bring an earlier champion back")
+    p.add_argument("--to", type=int, required=True, help="the version to bring back")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(func=cmd_rollback)
 
     args = parser.parse_args(argv)
     try:

@@ -32,6 +32,9 @@ RETIRED_AT = "retired_at"
 ARCHIVED_AT = "archived_at"
 
 MODEL_ARTIFACT = "model"
+# Each time a version serves as champion is a stint, kept on the version as served.<n>.from / .to /
+# .by / .run (n = 1, 2, ... for a version brought back by a rollback).
+SERVED = "served"
 
 
 def _client(tracking_uri: str):
@@ -299,6 +302,16 @@ def promote(
     tags[STATUS] = CHAMPION
     if PROMOTED_AT not in mv.tags or current != int(version):
         tags[PROMOTED_AT] = decided_at
+    stints = _stints(mv.tags)
+    if current != int(version) and not (stints and stints[-1]["to"] is None):
+        n = len(stints) + 1  # a new stint (a retried promotion finds the open one and adds none)
+        tags.update(
+            {
+                f"{SERVED}.{n}.from": decided_at,
+                f"{SERVED}.{n}.by": decided_by,
+                f"{SERVED}.{n}.run": airflow_run_id,
+            }
+        )
     _set_tags(client, model_name, version, tags)
     if RETIRED_AT in mv.tags and current != int(version):  # a rollback to a retired version
         client.delete_model_version_tag(model_name, str(version), RETIRED_AT)
@@ -306,7 +319,11 @@ def promote(
         client.set_registered_model_alias(model_name, CHAMPION, str(version))
     for other in _versions(client, model_name):
         if int(other.version) != int(version) and other.tags.get(STATUS) == CHAMPION:
-            _set_tags(client, model_name, other.version, {STATUS: "retired", RETIRED_AT: decided_at})
+            closed = {STATUS: "retired", RETIRED_AT: decided_at}
+            open_stints = [st for st in _stints(other.tags) if st["to"] is None]
+            if open_stints:
+                closed[f"{SERVED}.{open_stints[-1]['n']}.to"] = decided_at
+            _set_tags(client, model_name, other.version, closed)
     _drop_alias_if_on(client, model_name, CHALLENGER, version)
 
 
@@ -340,20 +357,95 @@ def champion(tracking_uri: str, model_name: str) -> int | None:
     return _alias_version(_client(tracking_uri), model_name, CHAMPION)
 
 
-def champion_history(tracking_uri: str, model_name: str) -> list[dict]:
-    """Every version that served, in order of promotion, from tags alone."""
-    history = [
+def _stints(tags: dict) -> list[dict]:
+    """The times a version served, from its ``served.<n>.*`` tags, in order."""
+    numbers = sorted(
+        {int(k.split(".")[1]) for k in tags if k.startswith(f"{SERVED}.") and k.split(".")[1].isdigit()}
+    )
+    return [
         {
-            "version": int(v.version),
-            "promoted_at": v.tags[PROMOTED_AT],
-            "retired_at": v.tags.get(RETIRED_AT),
-            "decided_by": v.tags.get(DECISION_BY),
-            "status": v.tags.get(STATUS),
+            "n": n,
+            "from": tags.get(f"{SERVED}.{n}.from"),
+            "to": tags.get(f"{SERVED}.{n}.to"),
+            "by": tags.get(f"{SERVED}.{n}.by"),
+            "run": tags.get(f"{SERVED}.{n}.run"),
         }
-        for v in _versions(_client(tracking_uri), model_name)
-        if PROMOTED_AT in v.tags
+        for n in numbers
     ]
-    return sorted(history, key=lambda h: (h["promoted_at"], h["version"]))
+
+
+def champion_history(tracking_uri: str, model_name: str) -> list[dict]:
+    """Every time a version served as champion (a version brought back by a rollback serves
+    twice), in order, from the registry's tags alone: version, from, to (None while serving),
+    approved by, and the Airflow run of the decision."""
+    history = []
+    for v in _versions(_client(tracking_uri), model_name):
+        stints = _stints(v.tags)
+        if not stints and PROMOTED_AT in v.tags:  # promoted before stints were recorded
+            stints = [
+                {
+                    "from": v.tags[PROMOTED_AT],
+                    "to": v.tags.get(RETIRED_AT),
+                    "by": v.tags.get(DECISION_BY),
+                    "run": None,
+                }
+            ]
+        for stint in stints:
+            history.append(
+                {
+                    "version": int(v.version),
+                    "promoted_at": stint["from"],
+                    "retired_at": stint["to"],
+                    "decided_by": stint["by"],
+                    "airflow_run_id": stint["run"],
+                    "status": v.tags.get(STATUS),
+                }
+            )
+    return sorted(history, key=lambda h: (h["promoted_at"] or "", h["version"]))
+
+
+def rollback_evidence(tracking_uri: str, model_name: str, version: int, reason: str | None = None) -> dict:
+    """What an approver needs to bring ``version`` back as champion; refuses a version that never
+    served, that is archived, or that is the champion already."""
+    client = _client(tracking_uri)
+    mv = client.get_model_version(model_name, str(version))
+    current = _alias_version(client, model_name, CHAMPION)
+    if current == int(version):
+        raise ValueError(f"{model_name} v{version} is the champion already: nothing to roll back")
+    if mv.tags.get(STATUS) == "archived":
+        raise ValueError(f"{model_name} v{version} is archived: register it again from its run first")
+    stints = _stints(mv.tags) or (
+        [{"from": mv.tags[PROMOTED_AT], "to": mv.tags.get(RETIRED_AT)}] if PROMOTED_AT in mv.tags else []
+    )
+    if not stints:
+        raise ValueError(f"{model_name} v{version} never served as champion: it cannot be rolled back to")
+    metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+    current_metrics = {}
+    if current is not None:
+        current_mv = client.get_model_version(model_name, str(current))
+        current_metrics = client.get_run(current_mv.run_id).data.metrics if current_mv.run_id else {}
+    served = ", ".join(f"{st['from']} .. {st['to'] or 'now'}" for st in stints)
+    lines = [
+        f"**Roll back {model_name} to v{version}** (champion now: "
+        + (f"v{current}" if current is not None else "none")
+        + ")",
+        "",
+        f"v{version} served {served}.",
+        "",
+        "| | target | current champion |",
+        "|---|---|---|",
+        f"| version | v{version} | {'v' + str(current) if current is not None else 'none'} |",
+        f"| validation MAE at training | {_fmt(metrics.get('val_mae'))} | {_fmt(current_metrics.get('val_mae'))} |",
+        "",
+        f"Reason given: {reason or '(none)'}",
+    ]
+    return {
+        "model_name": model_name,
+        "version": int(version),
+        "current_champion_version": current,
+        "served": stints,
+        "markdown": "\n".join(lines),
+    }
 
 
 def _parse_utc(value: str) -> datetime:

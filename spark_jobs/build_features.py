@@ -16,10 +16,10 @@ from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
 from mlcycle.gates import docs_dir, enforce, run_suite, write_result
-from spark_jobs.common import overwrite_partitions, read_partitions, run_gated_day
+from spark_jobs.common import existing_partitions, overwrite_partitions, read_partitions, run_gated_day
 from spark_jobs.flights import project
-from spark_jobs.flights.features import VALIDATED, build_features
-from spark_jobs.flights.schemas import RAW_SCHEMAS
+from spark_jobs.flights.features import VALIDATED, build_features, read_raw
+from spark_jobs.flights.schemas import CORRUPT_RECORD, RAW_SCHEMAS, planes_schema
 
 SUITE = REPO_ROOT / "expectations" / project.NAME / "features.json"
 
@@ -47,16 +47,46 @@ def read_validated(spark, data_root: str, dataset: str, ds: str):
         return VALIDATED[dataset](spark.createDataFrame([], RAW_SCHEMAS[dataset]()), ds)
 
 
+def read_history(spark, data_root: str, ds: str):
+    """Validated flights of the ``HISTORY_DAYS`` days before ``ds`` that exist (none at the start
+    of the data, or while a backfill has not reached them yet)."""
+    day = dt.date.fromisoformat(ds)
+    days = [(day - dt.timedelta(days=back)).isoformat() for back in range(1, project.HISTORY_DAYS + 1)]
+    found = existing_partitions(spark, data_root, "validated/flights", days)
+    return read_partitions(spark, data_root, "validated/flights", found) if found else None, len(found)
+
+
+def read_planes(spark, data_root: str):
+    """The planes reference table written by the land task (``load_reference``)."""
+    path = f"{data_root}/reference/planes/planes.csv"
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"no planes reference at {path}: the land task of flights_data writes it (load_reference)"
+        )
+    return read_raw(spark, path, planes_schema()).drop(CORRUPT_RECORD)
+
+
 def features_of_day(spark, data_root: str, ds: str) -> int:
     flights = read_validated(spark, data_root, "flights", ds)
     weather = read_validated(spark, data_root, "weather", ds)
-    features = build_features(flights, weather, ds).cache()
+    history, history_days = read_history(spark, data_root, ds)
+    if history is not None:
+        flights = flights.unionByName(history)
+    print(f"build_features ds={ds}: history of {history_days} day(s) before it")
+    features = build_features(flights, weather, ds, planes=read_planes(spark, data_root)).cache()
     try:
         rows = features.count()
         result = run_suite(
             features, str(SUITE), name="features", docs_dir=docs_dir(data_root, "features", ds)
         )
-        write_result(result, f"{data_root}/gates/features/ds={ds}.json", ds=ds, rows=rows, gate="features")
+        write_result(
+            result,
+            f"{data_root}/gates/features/ds={ds}.json",
+            ds=ds,
+            rows=rows,
+            gate="features",
+            history_days=history_days,
+        )
         enforce(result, partition=f"ds={ds}")
         overwrite_partitions(features, data_root, "features")
         return rows

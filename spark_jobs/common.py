@@ -33,6 +33,18 @@ def read_partitions(spark, data_root: str, dataset: str, days: Iterable[str]):
     return spark.read.option("basePath", base).parquet(*paths)
 
 
+def existing_partitions(spark, data_root: str, dataset: str, days: Iterable[str]) -> list[str]:
+    """The days among ``days`` that have a ``ds=`` partition of ``dataset``."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    found = []
+    for day in days:
+        path = jvm.org.apache.hadoop.fs.Path(partition_path(data_root, dataset, day))
+        if path.getFileSystem(conf).exists(path):
+            found.append(day)
+    return found
+
+
 def overwrite_partitions(df, data_root: str, dataset: str) -> None:
     """Replace exactly the ``ds`` partitions present in ``df`` (dynamic partition overwrite):
     other partitions stay, and a failed write leaves the previous partition in place."""

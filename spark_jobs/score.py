@@ -22,7 +22,7 @@ SUITE = REPO_ROOT / "expectations" / project.NAME / "predictions.json"
 PREDICTION_COLUMNS = (
     project.KEY,
     "ds",
-    *project.CATEGORICAL,
+    *project.SLICES,
     "prediction",
     "model_name",
     "model_version",
@@ -38,7 +38,7 @@ def label_predictions(scored, *, model_name: str, model_version: str, airflow_ru
     return scored.select(
         F.col(project.KEY).cast("string").alias(project.KEY),
         F.col("ds"),
-        *(F.col(c) for c in project.CATEGORICAL),
+        *(F.col(c) for c in project.SLICES),
         F.col("prediction").cast("double").alias("prediction"),
         F.lit(model_name).alias("model_name"),
         F.lit(str(model_version)).alias("model_version"),

@@ -8,10 +8,12 @@ the only casts left here are widening ones (int -> double) that cannot fail.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS, KEY, LABEL, NUMERIC
+from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS, HISTORY_DAYS, KEY, LABEL, NUMERIC
 from spark_jobs.flights.schemas import CORRUPT_RECORD, TIMESTAMP_FORMAT
 
 # Surface wind at a New York airport never comes near this; the upstream holds one reading of
@@ -92,20 +94,107 @@ def hourly_weather(weather: DataFrame) -> DataFrame:
     )
 
 
-def build_features(flights: DataFrame, weather: DataFrame, ds: str) -> DataFrame:
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
+    """The ``n``-th ``weekday`` (0 = Monday) of a month; ``n = -1`` is the last one."""
+    if n > 0:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    last = (dt.date(year, month % 12 + 1, 1) if month < 12 else dt.date(year + 1, 1, 1)) - dt.timedelta(
+        days=1
+    )
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def us_holidays(year: int) -> list[dt.date]:
+    """The US federal holidays of a year (as observed dates are not what travel follows, the
+    days themselves): New Year, MLK, Presidents, Memorial, Independence, Labor, Columbus,
+    Veterans, Thanksgiving, Christmas."""
+    return sorted(
+        [
+            dt.date(year, 1, 1),
+            _nth_weekday(year, 1, 0, 3),
+            _nth_weekday(year, 2, 0, 3),
+            _nth_weekday(year, 5, 0, -1),
+            dt.date(year, 7, 4),
+            _nth_weekday(year, 9, 0, 1),
+            _nth_weekday(year, 10, 0, 2),
+            dt.date(year, 11, 11),
+            _nth_weekday(year, 11, 3, 4),
+            dt.date(year, 12, 25),
+        ]
+    )
+
+
+def days_to_holiday(ds: str) -> int:
+    """Days from ``ds`` to the nearest federal holiday (of its year or the next/previous one)."""
+    day = dt.date.fromisoformat(ds)
+    near = [*us_holidays(day.year - 1), *us_holidays(day.year), *us_holidays(day.year + 1)]
+    return min(abs((h - day).days) for h in near)
+
+
+def route_history(flights: DataFrame, ds: str, days: int = HISTORY_DAYS) -> tuple[DataFrame, DataFrame]:
+    """Air-time statistics of the ``days`` days strictly before ``ds``, per route and per carrier
+    on a route. Only flights that flew count. Nothing of day ``ds`` or later is read, whatever
+    ``flights`` holds: these are what is known when the day's flights are scheduled."""
+    day = _day(ds)
+    past = flights.where(
+        (F.col("ds") < day) & (F.col("ds") >= F.date_sub(day, days)) & F.col("air_time").isNotNull()
+    )
+    air_time = F.col("air_time").cast("double")
+    by_route = past.groupBy("origin", "dest").agg(
+        F.avg(air_time).alias("route_air_time_mean"), F.count(F.lit(1)).cast("double").alias("route_flights")
+    )
+    by_carrier_route = past.groupBy("carrier", "origin", "dest").agg(
+        F.avg(air_time).alias("carrier_route_air_time_mean")
+    )
+    return by_route, by_carrier_route
+
+
+def plane_facts(planes: DataFrame, ds: str) -> DataFrame:
+    """Per tail number: the plane's age in the year of ``ds``, its engine type and its seats."""
+    year = dt.date.fromisoformat(ds).year
+    return planes.select(
+        F.col("tailnum"),
+        F.when(F.col("year").isNotNull(), F.lit(year) - F.col("year")).alias("plane_age"),
+        F.col("engine"),
+        F.col("seats"),
+    ).dropDuplicates(["tailnum"])
+
+
+def build_features(
+    flights: DataFrame, weather: DataFrame, ds: str, planes: DataFrame | None = None
+) -> DataFrame:
     """The feature table of day ``ds``: one row per scheduled flight, exactly
     ``FEATURE_TABLE_COLUMNS``.
 
     Only what is known when the flight is scheduled: route, carrier, the scheduled hour and
-    date, and the weather observed at the origin at the scheduled departure hour (joined on the
-    ``time_hour`` instant, so the autumn clock change cannot pair a flight with the wrong hour).
-    Flights whose hour has no observation keep null weather. The label ``air_time`` is null when
-    the flight did not fly (cancelled: no departure; diverted: no arrival at its destination).
+    date, how far the day is from a holiday, the weather observed at the origin at the scheduled
+    departure hour (joined on the ``time_hour`` instant, so the autumn clock change cannot pair a
+    flight with the wrong hour), the route's and the carrier's air times over the previous
+    ``HISTORY_DAYS`` days (``route_history``: days before ``ds`` only), and the plane's age,
+    engine and seats (``planes``). ``flights`` may hold other days: only ``ds`` is built, and only
+    earlier days feed the statistics. Missing history, weather or plane facts stay null. The label
+    ``air_time`` is null when the flight did not fly (cancelled: no departure; diverted: no arrival
+    at its destination).
     """
     day = _day(ds)
     flights_of_day = flights.where(F.col("ds") == day)
     weather_of_day = hourly_weather(weather.where(F.col("ds") == day))
-    joined = flights_of_day.join(weather_of_day, on=["origin", "time_hour"], how="left")
+    by_route, by_carrier_route = route_history(flights, ds)
+    joined = (
+        flights_of_day.join(weather_of_day, on=["origin", "time_hour"], how="left")
+        .join(by_route, on=["origin", "dest"], how="left")
+        .join(by_carrier_route, on=["carrier", "origin", "dest"], how="left")
+    )
+    if planes is not None:
+        joined = joined.join(plane_facts(planes, ds), on="tailnum", how="left")
+    else:
+        joined = joined.select(
+            "*",
+            F.lit(None).cast("int").alias("plane_age"),
+            F.lit(None).cast("string").alias("engine"),
+            F.lit(None).cast("int").alias("seats"),
+        )
     columns = {
         KEY: F.col(KEY),
         "ds": F.col("ds"),
@@ -118,7 +207,14 @@ def build_features(flights: DataFrame, weather: DataFrame, ds: str) -> DataFrame
         "sched_dep_hour": F.floor(F.col("sched_dep_time") / F.lit(100)),
         "month": F.month(day),
         "day_of_week": F.dayofweek(day),  # 1 = Sunday ... 7 = Saturday
+        "days_to_holiday": F.lit(days_to_holiday(ds)),
         **{name: F.col(name) for name in WEATHER_FEATURES},
+        "route_air_time_mean": F.col("route_air_time_mean"),
+        "route_flights": F.coalesce(F.col("route_flights"), F.lit(0.0)),
+        "carrier_route_air_time_mean": F.col("carrier_route_air_time_mean"),
+        "engine": F.col("engine"),
+        "plane_age": F.col("plane_age"),
+        "seats": F.col("seats"),
     }
     numeric = set(NUMERIC)
     return joined.select(

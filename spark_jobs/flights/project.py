@@ -8,17 +8,27 @@ NAME = "flights"
 RAW_DATASETS = ("flights", "weather")
 KEY = "flight_id"
 LABEL = "air_time"
-CATEGORICAL = ("carrier", "origin", "dest")
+CATEGORICAL = ("carrier", "origin", "dest", "engine")
 NUMERIC = (
     "distance",
     "sched_dep_hour",
     "month",
     "day_of_week",
+    "days_to_holiday",
     "temp",
     "wind_speed",
     "precip",
     "visib",
+    "route_air_time_mean",
+    "route_flights",
+    "carrier_route_air_time_mean",
+    "plane_age",
+    "seats",
 )
+# Columns predictions are sliced by (carried into predictions/ds=D for monitoring).
+SLICES = ("carrier", "origin", "dest")
+# Days of history behind the rolling statistics of a day (days strictly before it).
+HISTORY_DAYS = 28
 # Columns of features/ds=D besides the features: the key, the label (null for flights that did
 # not fly), the partition.
 FEATURE_TABLE_COLUMNS = (KEY, "ds", LABEL, *CATEGORICAL, *NUMERIC)

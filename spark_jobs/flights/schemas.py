@@ -56,6 +56,20 @@ WEATHER_COLUMNS = (
 )
 
 
+# The reference table of planes (slowly changing, loaded once): what is known of a tail number.
+PLANES_COLUMNS = (
+    ("tailnum", "string"),
+    ("year", "int"),
+    ("type", "string"),
+    ("manufacturer", "string"),
+    ("model", "string"),
+    ("engines", "int"),
+    ("seats", "int"),
+    ("speed", "int"),
+    ("engine", "string"),
+)
+
+
 def _struct(columns):
     from pyspark.sql.types import (
         DoubleType,
@@ -83,6 +97,10 @@ def flights_schema():
 
 def weather_schema():
     return _struct(WEATHER_COLUMNS)
+
+
+def planes_schema():
+    return _struct(PLANES_COLUMNS)
 
 
 RAW_SCHEMAS = {"flights": flights_schema, "weather": weather_schema}

@@ -54,6 +54,7 @@ def test_every_dag_file_imports(dagbag):
         "flights_scoring",
         "flights_monitoring",
         "flights_archival",
+        "flights_rollback",
     }
 
 
@@ -122,3 +123,17 @@ def test_data_dag_is_daily_over_2013(dagbag):
     dag = dagbag.dags["flights_data"]
     assert dag.start_date.year == 2013 and dag.end_date.year == 2013
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+
+
+def test_rollback_goes_through_the_same_sign_off_and_promotion(dagbag):
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    dag = dagbag.dags["flights_rollback"]
+    assert _downstream(dag, "check") == {"sign_off", "record_decision"}
+    assert _downstream(dag, "sign_off") == {"promote"}
+    assert _downstream(dag, "promote") == {"record_decision"}
+    sign_off = dag.get_task("sign_off")
+    assert isinstance(sign_off, ApprovalOperator) and sign_off.defaults == ["Reject"]
+    assert sign_off.assigned_users
+    assert dag.get_task("promote").pool == "model_promotion"
+    assert {a.name for a in dag.get_task("promote").outlets} == {"flights_champion"}

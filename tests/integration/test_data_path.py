@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlcycle.gates import GATE_FAILED_EXIT
-from mlcycle.landing import land_day
+from mlcycle.landing import land_day, load_reference
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -61,6 +61,7 @@ def day_counts():
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
+    load_reference(str(root))
     land_day(str(root), DS)
     return root
 

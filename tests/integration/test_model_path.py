@@ -54,14 +54,21 @@ def feature_rows() -> list[tuple]:
                     rng.choice(CARRIERS),
                     rng.choice(ORIGINS),
                     dest,
+                    None if i % 30 == 0 else rng.choice(["Turbo-fan", "Turbo-jet"]),
                     distance,
                     float(5 + i % 18),
                     float(day.month),
                     float(day.isoweekday() % 7 + 1),
+                    float(abs((day - date(2013, 1, 1)).days)),
                     None if weather_missing else rng.uniform(20, 45),
                     None if weather_missing else rng.uniform(0, 20),
                     None if weather_missing else rng.choice([0.0, 0.0, 0.1]),
                     None if weather_missing else 10.0,
+                    None if ds == DAYS[0] else distance / 7.0 + 20.0,
+                    0.0 if ds == DAYS[0] else float(rng.randint(5, 60)),
+                    None if ds == DAYS[0] else distance / 7.0 + 20.0 + rng.gauss(0, 2),
+                    None if i % 30 == 0 else float(rng.randint(1, 25)),
+                    None if i % 30 == 0 else float(rng.choice([20, 55, 149, 182])),
                 )
             )
     return rows
@@ -69,8 +76,10 @@ def feature_rows() -> list[tuple]:
 
 FEATURE_SCHEMA = (
     "flight_id string, ds date, air_time double, carrier string, origin string, dest string, "
-    "distance double, sched_dep_hour double, month double, day_of_week double, temp double, "
-    "wind_speed double, precip double, visib double"
+    "engine string, distance double, sched_dep_hour double, month double, day_of_week double, "
+    "days_to_holiday double, temp double, wind_speed double, precip double, visib double, "
+    "route_air_time_mean double, route_flights double, carrier_route_air_time_mean double, "
+    "plane_age double, seats double"
 )
 
 

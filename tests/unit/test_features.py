@@ -244,3 +244,94 @@ def test_only_the_requested_day_is_built(spark):
 def test_spark_runs_in_ansi_mode(spark):
     # the features are only safe casts because ANSI turns a bad cast into an error, not a null
     assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+
+
+def flights_on(spark, ds: str, *rows):
+    day = dt.date.fromisoformat(ds)
+    return validated_flights(
+        frame(
+            spark,
+            flights_schema(),
+            FLIGHTS_COLUMNS,
+            [{**r, "year": day.year, "month": day.month, "day": day.day} for r in rows],
+        ),
+        ds,
+    )
+
+
+def planes_df(spark, *rows):
+    from spark_jobs.flights.schemas import PLANES_COLUMNS, planes_schema
+
+    base = {c: None for c, _ in PLANES_COLUMNS}
+    return frame(spark, planes_schema(), PLANES_COLUMNS, [{**base, **r} for r in rows]).drop(CORRUPT_RECORD)
+
+
+def test_history_counts_only_the_days_before(spark):
+    history = (
+        flights_on(spark, "2013-01-01", flight_row(flight=11, air_time=100.0))
+        .unionByName(flights_on(spark, "2013-01-01", flight_row(flight=12, air_time=120.0, carrier="B6")))
+        .unionByName(flights_on(spark, "2012-11-30", flight_row(flight=13, air_time=500.0)))  # too old
+        .unionByName(flights_on(spark, "2013-01-01", flight_row(flight=14, air_time=None)))  # did not fly
+    )
+    flights = flights_df(spark, flight_row(flight=1, air_time=999.0)).unionByName(history)
+    row = by_key(build_features(flights, weather_df(spark, weather_row()), DS))["AA1-JFK-20130102-0559"]
+    assert (row["route_air_time_mean"], row["route_flights"]) == (110.0, 2.0)
+    assert row["carrier_route_air_time_mean"] == 100.0  # AA on JFK-MIA only
+
+
+def test_no_feature_of_a_day_uses_that_day_or_later(spark):
+    """Everything that happens on day D or after (how long D's flights took, whether they left,
+    later days' flights) changes nothing in D's features but the label."""
+    weather = weather_df(spark, weather_row())
+    past = flights_on(spark, "2013-01-01", flight_row(flight=11, air_time=100.0))
+    scheduled = dict(flight=1, sched_dep_time=559, carrier="AA", origin="JFK", dest="MIA")
+    as_flown = flights_df(spark, flight_row(**scheduled, air_time=150.0)).unionByName(past)
+    changed = (
+        flights_df(spark, flight_row(**scheduled, air_time=400.0, dep_time=None, arr_time=None))
+        .unionByName(flights_df(spark, flight_row(flight=2, air_time=10.0)))  # same route, same day
+        .unionByName(flights_on(spark, "2013-01-03", flight_row(flight=3, air_time=1.0)))  # next day
+        .unionByName(past)
+    )
+    key = "AA1-JFK-20130102-0559"
+    a = by_key(build_features(as_flown, weather, DS))[key].asDict()
+    b = by_key(build_features(changed, weather, DS))[key].asDict()
+    assert a.pop("air_time") == 150.0 and b.pop("air_time") is None
+    assert a == b
+    assert a["route_air_time_mean"] == 100.0
+
+
+def test_plane_facts_and_holidays(spark):
+    from spark_jobs.flights.features import days_to_holiday, us_holidays
+
+    planes = planes_df(
+        spark,
+        {"tailnum": "N1", "year": 2004, "seats": 55, "engine": "Turbo-fan"},
+        {"tailnum": "N2", "year": None},
+    )
+    flights = flights_df(
+        spark, flight_row(flight=1), flight_row(flight=2, tailnum="N2"), flight_row(flight=3, tailnum="N9")
+    )
+    rows = by_key(build_features(flights, weather_df(spark, weather_row()), DS, planes=planes))
+    first = rows["AA1-JFK-20130102-0559"]
+    assert (first["plane_age"], first["seats"], first["engine"]) == (9.0, 55.0, "Turbo-fan")
+    assert rows["AA2-JFK-20130102-0559"]["plane_age"] is None  # year unknown
+    assert rows["AA3-JFK-20130102-0559"]["engine"] is None  # not in the planes table
+    assert first["days_to_holiday"] == 1.0  # New Year the day before
+
+    assert [d.isoformat() for d in us_holidays(2013)] == [
+        "2013-01-01",
+        "2013-01-21",
+        "2013-02-18",
+        "2013-05-27",
+        "2013-07-04",
+        "2013-09-02",
+        "2013-10-14",
+        "2013-11-11",
+        "2013-11-28",
+        "2013-12-25",
+    ]
+    assert (days_to_holiday("2013-11-28"), days_to_holiday("2013-07-01"), days_to_holiday("2013-12-30")) == (
+        0,
+        3,
+        2,
+    )

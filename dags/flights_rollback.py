@@ -1,0 +1,73 @@
+"""Rollback: bring an earlier champion back, by a person's decision.
+
+Trigger it with the ``version`` to bring back (``mlcycle rollback --to N`` does). The approvers
+see when that version served and how it compares; Approve moves ``champion`` to it (the current
+champion is retired), Reject or no answer changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param, TriggerRule, task
+
+from mlcycle.config import settings
+from mlcycle.orchestration import CHAMPION
+from mlcycle.signoff import DECISION_KEY, SignOff
+
+CFG = settings()
+APPROVAL_HOURS = float(os.environ.get("MLCYCLE_APPROVAL_TIMEOUT_HOURS", "24"))
+
+with DAG(
+    dag_id="flights_rollback",
+    schedule=None,
+    start_date=datetime(2013, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "version": Param(1, type="integer", minimum=1, description="The version to bring back as champion"),
+        "reason": Param(None, type=["null", "string"], description="Why (shown to the approvers)"),
+        "approval_timeout_hours": Param(None, type=["null", "number"], exclusiveMinimum=0),
+    },
+    tags=["flights", "models"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def check(params=None) -> dict:
+        from mlcycle.rollback import check
+
+        return check(CFG, params["version"], params.get("reason"))
+
+    sign_off = SignOff(
+        task_id="sign_off",
+        subject="Roll " + CFG.model_name + " back to v{{ params.version }}?",
+        body="{{ ti.xcom_pull(task_ids='check')['markdown'] }}",
+        defaults="Reject",
+        assigned_users=[{"id": name, "name": name} for name in CFG.approvers],
+        params={
+            "comment": Param(
+                None, type=["null", "string"], description="Why, optional (recorded on the model version)"
+            )
+        },
+        response_timeout=timedelta(hours=APPROVAL_HOURS),
+    )
+
+    @task(outlets=[CHAMPION], pool="model_promotion")
+    def promote(params=None, run_id=None, ti=None, outlet_events=None) -> int:
+        from mlcycle.rollback import promote
+
+        version = promote(CFG, params["version"], ti.xcom_pull(task_ids="sign_off", key=DECISION_KEY), run_id)
+        outlet_events[CHAMPION].extra = {"version": version}
+        return version
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def record_decision(evidence: dict, params=None, run_id=None, ti=None) -> str:
+        """Runs after a rejection too (``promote`` is then skipped; ``check`` succeeded)."""
+        from mlcycle.rollback import record
+
+        return record(CFG, params["version"], ti.xcom_pull(task_ids="sign_off", key=DECISION_KEY), run_id)
+
+    evidence = check()
+    evidence >> sign_off >> promote() >> record_decision(evidence)
