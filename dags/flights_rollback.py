@@ -7,17 +7,15 @@ champion is retired), Reject or no answer changes nothing.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mlcycle.config import settings
 from mlcycle.orchestration import CHAMPION
-from mlcycle.signoff import DECISION_KEY, SignOff
+from mlcycle.signoff import DECISION_KEY, sign_off_task
 
 CFG = settings()
-APPROVAL_HOURS = float(os.environ.get("MLCYCLE_APPROVAL_TIMEOUT_HOURS", "24"))
 
 with DAG(
     dag_id="flights_rollback",
@@ -40,18 +38,10 @@ with DAG(
 
         return check(CFG, params["version"], params.get("reason"))
 
-    sign_off = SignOff(
-        task_id="sign_off",
-        subject="Roll " + CFG.model_name + " back to v{{ params.version }}?",
-        body="{{ ti.xcom_pull(task_ids='check')['markdown'] }}",
-        defaults="Reject",
-        assigned_users=[{"id": name, "name": name} for name in CFG.approvers],
-        params={
-            "comment": Param(
-                None, type=["null", "string"], description="Why, optional (recorded on the model version)"
-            )
-        },
-        response_timeout=timedelta(hours=APPROVAL_HOURS),
+    sign_off = sign_off_task(
+        "Roll " + CFG.model_name + " back to v{{ params.version }}?",
+        evidence_task="check",
+        approvers=CFG.approvers,
     )
 
     @task(outlets=[CHAMPION], pool="model_promotion")

@@ -7,17 +7,15 @@ are the validation set on which challenger and champion are compared.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from mlcycle.config import settings
 from mlcycle.orchestration import CHAMPION, spark_job
-from mlcycle.signoff import DECISION_KEY, SignOff
+from mlcycle.signoff import APPROVAL_HOURS, DECISION_KEY, sign_off_task
 
 CFG = settings()
-APPROVAL_HOURS = float(os.environ.get("MLCYCLE_APPROVAL_TIMEOUT_HOURS", "24"))
 
 with DAG(
     dag_id="flights_training",
@@ -102,20 +100,10 @@ with DAG(
             min_carrier_flights=params["min_carrier_flights"],
         )
 
-    sign_off = SignOff(
-        task_id="sign_off",
-        subject="Promote v{{ ti.xcom_pull(task_ids='register')['version'] }} of "
-        + CFG.model_name
-        + " to champion?",
-        body="{{ ti.xcom_pull(task_ids='evaluate')['markdown'] }}",
-        defaults="Reject",
-        assigned_users=[{"id": name, "name": name} for name in CFG.approvers],
-        params={
-            "comment": Param(
-                None, type=["null", "string"], description="Why, optional (recorded on the model version)"
-            )
-        },
-        response_timeout=timedelta(hours=APPROVAL_HOURS),
+    sign_off = sign_off_task(
+        "Promote v{{ ti.xcom_pull(task_ids='register')['version'] }} of " + CFG.model_name + " to champion?",
+        evidence_task="evaluate",
+        approvers=CFG.approvers,
     )
 
     @task(outlets=[CHAMPION], pool="model_promotion")

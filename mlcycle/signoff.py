@@ -11,12 +11,16 @@ time means the defaults (Reject), recorded as decided by the timeout.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param
 
 DECISION_KEY = "decision"
+# Hours the approvers have by default (a run may set its own, ``approval_timeout_hours``).
+APPROVAL_HOURS = float(os.environ.get("MLCYCLE_APPROVAL_TIMEOUT_HOURS", "24"))
 
 
 class SignOff(ApprovalOperator):
@@ -41,3 +45,22 @@ class SignOff(ApprovalOperator):
                 },
             )
         return super().execute_complete(context, event)
+
+
+def sign_off_task(subject: str, evidence_task: str, approvers) -> SignOff:
+    """The ``sign_off`` task of a DAG that moves ``champion``: the markdown evidence returned by
+    ``evidence_task`` as its body, asked of ``approvers``, an optional comment, Reject by default
+    and on timeout."""
+    return SignOff(
+        task_id="sign_off",
+        subject=subject,
+        body="{{ ti.xcom_pull(task_ids='" + evidence_task + "')['markdown'] }}",
+        defaults="Reject",
+        assigned_users=[{"id": name, "name": name} for name in approvers],
+        params={
+            "comment": Param(
+                None, type=["null", "string"], description="Why, optional (recorded on the model version)"
+            )
+        },
+        response_timeout=timedelta(hours=APPROVAL_HOURS),
+    )

@@ -155,13 +155,13 @@ def gate_dataset(spark, data_root: str, dataset: str, ds: str) -> RawVerdict:
     }
     judged = split_rows(read_raw(spark, source, schema), row_rules(suite), parameters)
     judged = judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")).cache()
-    rows = judged.count()
+    totals = judged.agg(F.count(F.lit(1)).alias("rows"), F.sum(QUARANTINED).alias("quarantined")).first()
+    rows, quarantined = int(totals["rows"]), int(totals["quarantined"] or 0)
     per_rule = {
         r["rule"]: int(r["count"])
         for r in judged.select(F.explode(FAILURES).alias("rule")).groupBy("rule").count().collect()
     }
     set_aside = judged.where(F.col(QUARANTINED) == 1)
-    quarantined = set_aside.count()
 
     result = run_suite(
         judged,
