@@ -33,10 +33,10 @@ with DAG(
 ) as dag:
 
     @task
-    def check(params=None) -> dict:
+    def check(params=None, dag=None, run_id=None) -> dict:
         from mlcycle.rollback import check
 
-        return check(CFG, params["version"], params.get("reason"))
+        return check(CFG, params["version"], params.get("reason"), dag.dag_id, run_id)
 
     sign_off = sign_off_task(
         "Roll " + CFG.model_name + " back to v{{ params.version }}?",

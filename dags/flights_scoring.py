@@ -32,10 +32,10 @@ with DAG(
         return days_to_score(CFG.data_root, params.get("days") or [], triggering_asset_events)
 
     @task
-    def resolve_champion() -> dict:
+    def resolve_champion(dag=None, run_id=None) -> dict:
         from mlcycle.scoring import resolve_champion
 
-        return resolve_champion(CFG.tracking_uri, CFG.model_name)
+        return resolve_champion(CFG.tracking_uri, CFG.model_name, dag.dag_id, run_id)
 
     @task
     def score_args(days: list[str], champion: dict, run_id=None) -> list[list[str]]:

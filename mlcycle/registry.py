@@ -32,6 +32,11 @@ RETIRED_AT = "retired_at"
 ARCHIVED_AT = "archived_at"
 
 MODEL_ARTIFACT = "model"
+# A DAG run that will load or promote a version holds it: in_use.<dag_id>.<digest of run id> = run
+# id. Archival leaves a held version alone while its run is queued or running, and drops the hold
+# once the run has ended; nothing else needs to release it.
+IN_USE = "in_use"
+ACTIVE_RUN_STATES = ("queued", "running")
 # Each time a version serves as champion is a stint, kept on the version as served.<n>.from / .to /
 # .by / .run (n = 1, 2, ... for a version brought back by a rollback).
 SERVED = "served"
@@ -353,6 +358,25 @@ def record_rejection(
     _drop_alias_if_on(client, model_name, CHALLENGER, version)
 
 
+def hold(tracking_uri: str, model_name: str, version: int, dag_id: str, airflow_run_id: str) -> None:
+    """Mark ``version`` as used by a DAG run, so archival does not take it away meanwhile."""
+    import hashlib
+
+    digest = hashlib.sha1(airflow_run_id.encode()).hexdigest()[:12]
+    _client(tracking_uri).set_model_version_tag(
+        model_name, str(version), f"{IN_USE}.{dag_id}.{digest}", airflow_run_id
+    )
+
+
+def holders(tags: dict) -> list[tuple[str, str, str]]:
+    """(tag key, dag id, run id) of every run that holds a version, from its tags."""
+    return [
+        (key, key.split(".")[1], value)
+        for key, value in sorted(tags.items())
+        if key.startswith(f"{IN_USE}.") and key.count(".") == 2
+    ]
+
+
 def champion(tracking_uri: str, model_name: str) -> int | None:
     return _alias_version(_client(tracking_uri), model_name, CHAMPION)
 
@@ -456,14 +480,22 @@ def _parse_utc(value: str) -> datetime:
 
 
 def archive_retired(
-    tracking_uri: str, model_name: str, archive_root: str, retention_days: int, as_of: str
+    tracking_uri: str,
+    model_name: str,
+    archive_root: str,
+    retention_days: int,
+    as_of: str,
+    run_is_active=None,
+    log=print,
 ) -> list[int]:
     """Archive retired versions whose retirement is older than the retention period.
 
     For each: the model artifacts and a ``model_card.json`` go to
     ``{archive_root}/<NAME>/v<VERSION>/``, then the version is tagged ``archived`` and loses its
-    aliases. The champion is never archived. Returns the versions archived by this call (a re-run
-    returns ``[]``).
+    aliases. The champion is never archived, nor a version held (``hold``) by a DAG run that
+    ``run_is_active(dag_id, run_id)`` says is queued or running; a hold whose run has ended (or no
+    longer exists) is dropped. Without ``run_is_active`` every hold counts as active. Returns the versions archived by this call
+    (a re-run returns ``[]``).
     """
     import mlflow.artifacts
 
@@ -477,6 +509,15 @@ def archive_retired(
             continue
         retired_at = mv.tags.get(RETIRED_AT)
         if retired_at is None or _parse_utc(retired_at) > cutoff:
+            continue
+        active = []
+        for key, dag_id, run_id in holders(mv.tags):
+            if run_is_active is None or run_is_active(dag_id, run_id):
+                active.append(f"{dag_id} {run_id}")
+            else:
+                client.delete_model_version_tag(model_name, str(version), key)
+        if active:
+            log(f"{model_name} v{version}: retired {retired_at}, kept: in use by " + ", ".join(active))
             continue
         target = Path(archive_root) / model_name / f"v{version}"
         if target.exists():  # left by an attempt that failed before tagging: start over
@@ -501,12 +542,14 @@ def archive_retired(
         for alias, aliased in client.get_registered_model(model_name).aliases.items():
             if int(aliased) == version:
                 client.delete_registered_model_alias(model_name, alias)
+        log(f"{model_name} v{version}: retired {retired_at}, archived to {target}")
         archived.append(version)
     return archived
 
 
 def _model_card(client, mv, *, archived_at: str) -> dict:
     run = client.get_run(mv.run_id) if mv.run_id else None
+    params = dict(run.data.params) if run else {}
     return {
         "model_name": mv.name,
         "version": int(mv.version),
@@ -514,7 +557,21 @@ def _model_card(client, mv, *, archived_at: str) -> dict:
         "run_id": mv.run_id,
         "created_at_ms": mv.creation_timestamp,
         "archived_at": archived_at,
+        "data_window": {
+            "start": params.get("window_start"),
+            "end": params.get("window_end"),
+            "validation_days": params.get("val_days"),
+        },
+        "approval": {
+            key: mv.tags.get(key)
+            for key in (DECISION, DECISION_BY, DECISION_AT, DECISION_COMMENT, DECISION_RUN_ID)
+        },
+        "served": _stints(mv.tags),
         "metrics": dict(run.data.metrics) if run else {},
-        "params": dict(run.data.params) if run else {},
-        "tags": {**dict(mv.tags), STATUS: "archived", ARCHIVED_AT: archived_at},
+        "params": params,
+        "tags": {
+            **{k: v for k, v in mv.tags.items() if not k.startswith(f"{IN_USE}.")},
+            STATUS: "archived",
+            ARCHIVED_AT: archived_at,
+        },
     }

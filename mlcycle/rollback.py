@@ -13,10 +13,14 @@ from mlcycle.config import Settings
 from mlcycle.training import _decision_args
 
 
-def check(cfg: Settings, version: int, reason: str | None) -> dict:
+def check(cfg: Settings, version: int, reason: str | None, dag_id: str, airflow_run_id: str) -> dict:
+    """The evidence for the approvers; the target is held for the run, so archival cannot take it
+    away while the decision is pending."""
     from mlcycle import registry
 
-    return registry.rollback_evidence(cfg.tracking_uri, cfg.model_name, version, reason)
+    evidence = registry.rollback_evidence(cfg.tracking_uri, cfg.model_name, version, reason)
+    registry.hold(cfg.tracking_uri, cfg.model_name, version, dag_id, airflow_run_id)
+    return evidence
 
 
 def promote(cfg: Settings, version: int, decision: dict, airflow_run_id: str) -> int:

@@ -29,14 +29,16 @@ def days_to_score(data_root: str, requested: list[str], triggering_events) -> li
     return ready
 
 
-def resolve_champion(tracking_uri: str, model_name: str) -> dict:
-    """The champion version every day of this run is scored with; no champion yet means nothing
-    to score (skipped, with the reason), not a failure."""
-    from mlcycle.registry import champion
+def resolve_champion(tracking_uri: str, model_name: str, dag_id: str, airflow_run_id: str) -> dict:
+    """The champion version every day of this run is scored with, held for the run (archival
+    leaves it alone until the run ends); no champion yet means nothing to score (skipped, with the
+    reason), not a failure."""
+    from mlcycle.registry import champion, hold
 
     version = champion(tracking_uri, model_name)
     if version is None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException(f"{model_name} has no champion yet: approve a trained version first")
+    hold(tracking_uri, model_name, version, dag_id, airflow_run_id)
     return {"version": int(version), "uri": f"models:/{model_name}/{version}"}

@@ -390,13 +390,30 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     client.set_registered_model_alias(MODEL, "rollback-candidate", str(v1))  # an alias archival removes
     archive = tmp_path / "archive"
     assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-01-20T00:00:00+00:00") == []
-    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00") == [v1]
-    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-11T00:00:00+00:00") == []
+    # A pending rollback to v1 holds it: archival leaves it alone while that run is active.
+    registry.hold(uri, MODEL, v1, "flights_rollback", "manual__2013-02-09T12:00:00+00:00")
+    asked = []
+
+    def active(dag_id, run_id):
+        asked.append((dag_id, run_id))
+        return True
+
+    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00", active) == []
+    assert asked == [("flights_rollback", "manual__2013-02-09T12:00:00+00:00")]
+    assert client.get_model_version(MODEL, str(v1)).tags["status"] == "retired"
+    assert not (archive / MODEL / f"v{v1}").exists()
+    # The run ended: the hold is dropped and v1 archived; a re-run archives nothing more.
+    ended = lambda dag_id, run_id: False  # noqa: E731
+    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00", ended) == [v1]
+    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-11T00:00:00+00:00", ended) == []
+    assert not registry.holders(client.get_model_version(MODEL, str(v1)).tags)
     mv1 = client.get_model_version(MODEL, str(v1))
     assert mv1.tags["status"] == "archived" and mv1.tags["archived_at"] == "2013-02-10T00:00:00+00:00"
     assert mv1.aliases == []
     card = json.loads((archive / MODEL / f"v{v1}" / "model_card.json").read_text())
     assert card["version"] == v1 and card["params"]["window_start"] == DAYS[0]
     assert card["tags"]["decision.by"] == "alice" and "val_mae" in card["metrics"]
+    assert card["data_window"]["start"] == DAYS[0] and card["approval"]["decision.by"] == "alice"
+    assert [s["to"] for s in card["served"]] == ["2013-01-07T06:00:00+00:00"]
     assert (archive / MODEL / f"v{v1}" / "model" / "MLmodel").exists()
     assert registry.champion(uri, MODEL) == v3
