@@ -47,7 +47,7 @@ lint: $(STAMP) ## ruff check
 	$(BIN)/ruff check .
 
 test: $(STAMP) ## Set up and run every test tier (unit, dags, integration, e2e)
-	$(BIN)/python -m pytest -q tests/unit tests/dags tests/integration tests/e2e
+	$(BIN)/python -m pytest -q --durations=12 tests/unit tests/dags tests/integration tests/e2e
 
 test-fast: $(STAMP) ## Tests that need no running service
 	$(BIN)/python -m pytest tests/unit tests/dags -q

@@ -194,3 +194,138 @@ def test_a_bad_drop_is_held_in_airflow_and_a_fixed_one_goes_through(stack, admin
     verdict = json.loads((data_root / "gates" / "raw_flights" / f"ds={HELD_DAY}.json").read_text())
     assert (verdict["success"], verdict["validated"], verdict["quarantined"]) == (True, len(lines) - 1, 0)
     assert any((data_root / "features" / f"ds={HELD_DAY}").glob("*.parquet"))
+
+
+def _xcom(admin, dag_id: str, run_id: str, task_id: str):
+    return admin.request(
+        "GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+    )["value"]
+
+
+def _versions(stack) -> dict[int, dict[str, str]]:
+    return {int(v.version): v.tags for v in _mlflow(stack).search_model_versions(f"name = '{MODEL}'")}
+
+
+def test_a_clearly_worse_challenger_is_rejected_by_rule_and_a_retried_registration_finds_it(stack, admin):
+    """With a margin no model can meet, the challenger is rejected before anyone is asked; the
+    version records the rule. Clearing ``register`` (a retry) finds that version again."""
+    before = _champion(stack)
+    conf = {**WINDOW, "min_improvement": 60.0, "carrier_tolerance": 60.0}
+    run_id = admin.trigger("flights_training", conf=conf)
+    assert admin.wait_for_run("flights_training", run_id, timeout=900) == "success"
+    states = {t: ti["state"] for t, ti in admin.task_instances("flights_training", run_id).items()}
+    assert (states["evaluate"], states["sign_off"], states["promote"], states["record_decision"]) == (
+        "success",
+        "skipped",
+        "skipped",
+        "success",
+    )
+    version = int(_xcom(admin, "flights_training", run_id, "register")["version"])
+    tags = _versions(stack)[version]
+    assert (tags["status"], tags["decision"]) == ("rejected", "rejected")
+    assert tags["decision.by"] == "rule:min_improvement"
+    assert "min_improvement" in tags["decision.comment"] and tags["decision.airflow_run_id"] == run_id
+    assert _champion(stack) == before
+    assert "challenger" not in _mlflow(stack).get_registered_model(MODEL).aliases
+
+    count = len(_versions(stack))
+    assert admin.clear("flights_training", run_id, ["register"], include_downstream=False) == ["register"]
+    assert admin.wait_for_run("flights_training", run_id, timeout=600) == "success"
+    assert admin.task_instances("flights_training", run_id)["register"]["try_number"] == 2
+    assert int(_xcom(admin, "flights_training", run_id, "register")["version"]) == version
+    made_by_run = [v for v, t in _versions(stack).items() if t.get("airflow.run_id") == run_id]
+    assert made_by_run == [version] and len(_versions(stack)) == count
+    assert _versions(stack)[version]["status"] == "rejected"  # the retry did not revive it
+
+
+def _wait_until_idle(admin, dag_ids: list[str], timeout: float = 600) -> None:
+    """Until no run of these DAGs is queued or running (scoring and monitoring follow a promotion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [(d, r["dag_run_id"]) for d in dag_ids for r in admin.dag_runs(d, state=["queued", "running"])]
+        if not busy:
+            return
+        time.sleep(3)
+    raise AssertionError(f"still running after {timeout:.0f} s: {busy}")
+
+
+def test_promotions_race_rollback_and_archival(stack, admin, approver):
+    """A training run and a rollback are approved at the same moment: their promotions run one
+    after the other, and exactly one champion is left, the one promoted last. A version that a
+    pending rollback targets is not archived; once that rollback is rejected, it is."""
+    from mlcycle.registry import champion_history
+
+    _, newer = _train(admin, approver, "Approve", comment="second champion")
+    first = next(h["version"] for h in champion_history(stack["MLFLOW_TRACKING_URI"], MODEL))
+    assert _champion(stack) == newer != first
+    assert _versions(stack)[first]["status"] == "retired"
+
+    # The race: a challenger and a rollback to the first champion, both approved at once.
+    train_run = admin.trigger(
+        "flights_training", conf={**WINDOW, "min_improvement": -60.0, "carrier_tolerance": 60.0}
+    )
+    back_run = admin.trigger("flights_rollback", conf={"version": first, "reason": "compare"})
+    admin.wait_for_approval("flights_training", train_run, "sign_off", timeout=900)
+    admin.wait_for_approval("flights_rollback", back_run, "sign_off", timeout=300)
+    challenger = int(_xcom(admin, "flights_training", train_run, "register")["version"])
+    approver.respond("flights_training", train_run, "sign_off", "Approve", comment="race a")
+    approver.respond("flights_rollback", back_run, "sign_off", "Approve", comment="race b", settle=0)
+    assert admin.wait_for_run("flights_training", train_run, timeout=600) == "success"
+    assert admin.wait_for_run("flights_rollback", back_run, timeout=600) == "success"
+
+    promotions = sorted(
+        [
+            (admin.task_instances("flights_training", train_run)["promote"], challenger),
+            (admin.task_instances("flights_rollback", back_run)["promote"], first),
+        ],
+        key=lambda p: p[0]["end_date"],
+    )
+    (earlier, loser), (later, winner) = promotions
+    assert earlier["end_date"] <= later["start_date"]  # one at a time (pool model_promotion)
+    assert _champion(stack) == winner
+    tags = _versions(stack)
+    assert [v for v, t in tags.items() if t.get("status") == "champion"] == [winner]
+    assert tags[loser]["status"] == "retired" and tags[newer]["status"] == "retired"
+    assert tags[winner]["decision.by"] == tags[loser]["decision.by"] == "approver"
+    served_twice = [h for h in champion_history(stack["MLFLOW_TRACKING_URI"], MODEL) if h["version"] == first]
+    assert len(served_twice) == 2
+    assert "challenger" not in _mlflow(stack).get_registered_model(MODEL).aliases
+
+    # Archival with no retention: a rollback waiting for its decision holds its target.
+    _wait_until_idle(admin, ["flights_scoring", "flights_monitoring"])
+    held = newer
+    pending = admin.trigger("flights_rollback", conf={"version": held, "reason": "hold it"})
+    admin.wait_for_approval("flights_rollback", pending, "sign_off", timeout=300)
+    retired = sorted(v for v, t in _versions(stack).items() if t.get("status") == "retired")
+    assert held in retired and loser in retired
+
+    archival = admin.trigger("flights_archival", conf={"retention_days": 0})
+    assert admin.wait_for_run("flights_archival", archival, timeout=300) == "success"
+    archived = _xcom(admin, "flights_archival", archival, "archive_retired")
+    assert sorted(archived) == [v for v in retired if v != held]
+    archive_root = Path(stack["MLCYCLE_DATA_ROOT"]) / "archive" / MODEL
+    import json
+
+    for version in archived:
+        card = json.loads((archive_root / f"v{version}" / "model_card.json").read_text())
+        assert card["version"] == version and card["approval"]["decision.by"] == "approver"
+        assert card["data_window"]["start"] == WINDOW["train_start"] and "val_mae" in card["metrics"]
+        assert (archive_root / f"v{version}" / "model" / "MLmodel").exists()
+        assert _versions(stack)[version]["status"] == "archived"
+    assert _versions(stack)[held]["status"] == "retired"
+    assert not (archive_root / f"v{held}").exists()
+
+    approver.respond("flights_rollback", pending, "sign_off", "Reject", comment="keep the champion")
+    assert admin.wait_for_run("flights_rollback", pending, timeout=300) == "success"
+    assert _champion(stack) == winner
+    assert _versions(stack)[held]["rollback.decision"] == "rejected"
+
+    again = admin.trigger("flights_archival", conf={"retention_days": 0})
+    assert admin.wait_for_run("flights_archival", again, timeout=300) == "success"
+    assert _xcom(admin, "flights_archival", again, "archive_retired") == [held]
+    final = _versions(stack)
+    assert final[held]["status"] == "archived" and not [k for k in final[held] if k.startswith("in_use.")]
+    assert final[winner]["status"] == "champion" and _champion(stack) == winner
+    once_more = admin.trigger("flights_archival", conf={"retention_days": 0})
+    assert admin.wait_for_run("flights_archival", once_more, timeout=300) == "success"
+    assert _xcom(admin, "flights_archival", once_more, "archive_retired") == []
