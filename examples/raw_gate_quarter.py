@@ -20,11 +20,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mlcycle.config import days_between  # noqa: E402
-from mlcycle.gates import GateFailed, read_result  # noqa: E402
-from mlcycle.landing import land_day, load_reference  # noqa: E402
+from mlcycle.config import days_between
+from mlcycle.gates import GateFailed, read_result
+from mlcycle.landing import land_day, load_reference
 
 DATASETS = ("flights", "weather")
 
