@@ -377,6 +377,14 @@ def holders(tags: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+def promotion_landed(tracking_uri: str, model_name: str, version: int, airflow_run_id: str) -> bool:
+    """Whether the promotion of ``version`` by this Airflow run happened: the version has a stint
+    as champion opened by that run. True also when a later promotion has since replaced it (two
+    approvals in a row are served one after the other)."""
+    mv = _client(tracking_uri).get_model_version(model_name, str(version))
+    return any(stint["run"] == airflow_run_id for stint in _stints(mv.tags))
+
+
 def champion(tracking_uri: str, model_name: str) -> int | None:
     return _alias_version(_client(tracking_uri), model_name, CHAMPION)
 

@@ -41,9 +41,9 @@ def record(cfg: Settings, version: int, decision: dict | None, airflow_run_id: s
         raise RuntimeError(f"no sign-off decision was recorded for the rollback to v{version}")
     if (decision.get("chosen_options") or []) == ["Approve"]:
         current = registry.champion(cfg.tracking_uri, cfg.model_name)
-        if current != version:
+        if not registry.promotion_landed(cfg.tracking_uri, cfg.model_name, version, airflow_run_id):
             raise RuntimeError(f"approved rollback to v{version} did not land (champion is {current})")
-        return "rolled back"
+        return "rolled back" if current == version else f"rolled back; since replaced by v{current}"
     args = _decision_args(decision, airflow_run_id)
     client = registry._client(cfg.tracking_uri)
     registry._set_tags(

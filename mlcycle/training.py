@@ -272,10 +272,11 @@ def record_decision(
         raise RuntimeError(f"no sign-off decision was recorded for version {version}")
     chosen = decision.get("chosen_options") or []
     if chosen == ["Approve"]:
+        if not registry.promotion_landed(cfg.tracking_uri, cfg.model_name, version, airflow_run_id):
+            current = registry.champion(cfg.tracking_uri, cfg.model_name)
+            raise RuntimeError(f"approved version {version} was not promoted (champion is {current})")
         current = registry.champion(cfg.tracking_uri, cfg.model_name)
-        if current != version:
-            raise RuntimeError(f"approved version {version} is not champion (champion is {current})")
-        return "approved"
+        return "approved" if current == version else f"approved; since replaced by v{current}"
     registry.record_rejection(
         cfg.tracking_uri,
         cfg.model_name,

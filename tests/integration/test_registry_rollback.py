@@ -73,3 +73,43 @@ def test_rollback_brings_an_earlier_champion_back_and_history_shows_each_stint(m
         (v2, "2013-05-01", "2013-06-01", "bob"),
         (v1, "2013-06-01", "", "carol"),
     ]
+
+
+def test_an_approval_served_then_replaced_by_the_next_one_is_recorded_as_landed(mlflow_server):
+    """Two approvals promoted one after the other (the pool serializes them): when the first run
+    records its decision, the champion is already the second version. Its promotion did land."""
+    from mlcycle.config import Settings
+    from mlcycle.rollback import record
+    from mlcycle.training import record_decision
+
+    uri = mlflow_server
+    model = f"{MODEL}_race"
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(model)
+    client.create_registered_model(model)
+    made = []
+    for _ in range(3):
+        with mlflow.start_run() as run:
+            mlflow.log_text("model", "model/MLmodel")
+        made.append(
+            int(client.create_model_version(model, f"runs:/{run.info.run_id}/model", run.info.run_id).version)
+        )
+    v1, v2, v3 = made
+    cfg = Settings(
+        home=None, data_root="", tracking_uri=uri, model_name=model, approvers=("a",), airflow_url=""
+    )
+    approve = {"chosen_options": ["Approve"], "responded_by_user": {"id": "a"}, "responded_at": "2013-04-01"}
+
+    promote = dict(decided_by="a", comment="", decided_at="2013-04-01T08:00:00+00:00")
+    registry.promote(uri, model, v1, airflow_run_id="train__1", **promote)
+    registry.promote(uri, model, v2, airflow_run_id="train__2", **promote)  # a training run
+    registry.promote(uri, model, v1, airflow_run_id="rollback__1", **promote)  # a rollback, right after
+    assert registry.champion(uri, model) == v1
+    assert record_decision(cfg, v2, approve, False, "train__2") == f"approved; since replaced by v{v1}"
+    assert record(cfg, v1, approve, "rollback__1") == "rolled back"
+    with pytest.raises(RuntimeError, match="was not promoted"):
+        record_decision(cfg, v3, approve, False, "train__3")  # approved, but never promoted
