@@ -10,9 +10,11 @@ from typing import Any
 import requests
 
 TERMINAL_RUN_STATES = {"success", "failed"}
-# A response sent while the approval task is still on its way into ``awaiting_input`` can race the
-# scheduler; answering only once the task has sat parked for a moment avoids it.
-APPROVAL_SETTLE_SECONDS = 5.0
+# A response sent before the scheduler has processed the parking of the approval task fails the task
+# (Airflow 3.3.2: "finished with state success, but the task instance's state attribute is
+# queued"). Under load the scheduler took 6 s to get there; answering only once the task has sat
+# parked for longer avoids it.
+APPROVAL_SETTLE_SECONDS = 15.0
 
 
 class AirflowError(RuntimeError):
