@@ -116,10 +116,7 @@ def gate_raw_days(spark, data_root: str, days: list[str]) -> dict:
             try:
                 validate_day(spark, data_root, day)
             except GateFailed as failed:
-                held[day] = [
-                    f"{r.name}: " + ", ".join(f"{f['expectation']}({f.get('column')})" for f in r.failed)
-                    for r in failed.results
-                ]
+                held[day] = failed.summary()
         ran.append(day)
         verdict = "HELD" if day in held else "passed"
         progress(f"raw gate {day}: {verdict} in {time.monotonic() - day_started:.1f}s")

@@ -60,10 +60,7 @@ def main(argv=None) -> int:
             try:
                 validate_day(spark, root, day)
             except GateFailed as failed:
-                held[day] = [
-                    f"{r.name}: " + ", ".join(f"{f['expectation']}({f.get('column')})" for f in r.failed)
-                    for r in failed.results
-                ]
+                held[day] = failed.summary()
         for dataset in DATASETS:
             record = read_result(root, f"raw_{dataset}", day) or {}
             totals[dataset].update(

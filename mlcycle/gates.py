@@ -62,6 +62,13 @@ class GateFailed(Exception):
         combined.args = ("\n\n".join(str(failure) for failure in failures),)
         return combined
 
+    def summary(self) -> list[str]:
+        """One line per rejected data set: its name and the expectations (with column) that failed."""
+        return [
+            f"{r.name}: " + ", ".join(f"{f['expectation']}({f.get('column')})" for f in r.failed)
+            for r in self.results
+        ]
+
 
 def failure_message(result: GateResult, partition: str, quarantine: str | None = None) -> str:
     lines = [
