@@ -1,6 +1,8 @@
 """Batch scoring: each new day of features (or a new champion) is scored by the current champion.
 
-The champion is resolved once per run; each prediction row carries the model name and version.
+The champion is resolved once per run; each prediction row carries the model name, version and
+the run. A day scored before keeps the version recorded for it (a re-run writes the same
+predictions) unless the run sets ``rescore``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ with DAG(
     start_date=datetime(2013, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={"days": Param([], type="array", description="Days to score (YYYY-MM-DD), for a manual run")},
+    params={
+        "days": Param([], type="array", description="Days to score (YYYY-MM-DD), for a manual run"),
+        "rescore": Param(
+            False,
+            type="boolean",
+            description="Score days that were scored before with the current champion, instead of "
+            "the version recorded for each day",
+        ),
+    },
     tags=["flights", "scoring"],
     doc_md=__doc__,
 ) as dag:
@@ -38,23 +48,31 @@ with DAG(
         return resolve_champion(CFG.tracking_uri, CFG.model_name, dag.dag_id, run_id)
 
     @task
-    def score_args(days: list[str], champion: dict, run_id=None) -> list[list[str]]:
+    def score_args(days: list[str], champion: dict, params=None, dag=None, run_id=None) -> list[list[str]]:
+        from mlcycle.registry import hold
+        from mlcycle.scoring import scoring_plan
+
+        plan = scoring_plan(CFG.data_root, days, CFG.model_name, champion, params["rescore"])
+        for version in sorted({p["version"] for p in plan} - {champion["version"]}):
+            hold(CFG.tracking_uri, CFG.model_name, version, dag.dag_id, run_id)
+        for p in plan:
+            print(f"ds={p['ds']}: v{p['version']} ({p['reason']})")
         return [
             [
                 "--ds",
-                d,
+                p["ds"],
                 "--data-root",
                 CFG.data_root,
                 "--model-uri",
-                champion["uri"],
+                p["uri"],
                 "--model-name",
                 CFG.model_name,
                 "--model-version",
-                str(champion["version"]),
+                str(p["version"]),
                 "--airflow-run-id",
                 run_id,
             ]
-            for d in days
+            for p in plan
         ]
 
     @task(outlets=[PREDICTIONS])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlcycle.config import partition_path
+from mlcycle.gates import read_result
 
 
 def days_to_score(data_root: str, requested: list[str], triggering_events) -> list[str]:
@@ -42,3 +43,40 @@ def resolve_champion(tracking_uri: str, model_name: str, dag_id: str, airflow_ru
         raise AirflowSkipException(f"{model_name} has no champion yet: approve a trained version first")
     hold(tracking_uri, model_name, version, dag_id, airflow_run_id)
     return {"version": int(version), "uri": f"models:/{model_name}/{version}"}
+
+
+def recorded_version(data_root: str, ds: str) -> int | None:
+    """The model version whose predictions of ``ds`` were written, from the day's predictions
+    verdict (None when the day was never scored, or its predictions were rejected)."""
+    try:
+        verdict = read_result(data_root, "predictions", ds)
+    except (OSError, ValueError):
+        return None
+    if not verdict or verdict.get("success") is not True:
+        return None
+    if verdict.get("model_version") is not None:
+        return int(verdict["model_version"])
+    uri = str(verdict.get("model_uri") or "")  # models:/NAME/VERSION, as older runs recorded it
+    tail = uri.rsplit("/", 1)[-1]
+    return int(tail) if uri.startswith("models:/") and tail.isdigit() else None
+
+
+def scoring_plan(
+    data_root: str, days: list[str], model_name: str, champion: dict, rescore: bool
+) -> list[dict]:
+    """The version each day is scored with: a day already scored keeps the version recorded for it
+    (a re-run gives the same predictions), unless ``rescore`` asks for the current champion; a day
+    never scored gets the champion resolved at the start of the run."""
+    plan = []
+    for ds in days:
+        recorded = None if rescore else recorded_version(data_root, ds)
+        version = recorded if recorded is not None else int(champion["version"])
+        plan.append(
+            {
+                "ds": ds,
+                "version": version,
+                "uri": f"models:/{model_name}/{version}",
+                "reason": "recorded for the day" if recorded is not None else "champion",
+            }
+        )
+    return plan

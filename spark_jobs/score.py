@@ -76,6 +76,8 @@ def score(spark, args) -> int:
             rows=rows,
             flights=flights,
             model_uri=args.model_uri,
+            model_name=args.model_name,
+            model_version=str(args.model_version),
             message=None if result.success else failure_message(result, partition),
         )
         enforce(result, partition=partition)

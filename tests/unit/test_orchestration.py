@@ -10,7 +10,7 @@ import pytest
 
 from mlcycle.config import days_between, next_day
 from mlcycle.orchestration import partitions_from_events, spark_conf
-from mlcycle.scoring import days_to_score
+from mlcycle.scoring import days_to_score, recorded_version, scoring_plan
 
 
 def _features(root, *days, gate_ok=True):
@@ -64,3 +64,28 @@ def test_spark_conf_is_overridden_from_the_environment(monkeypatch):
     conf = spark_conf()
     assert conf["spark.sql.shuffle.partitions"] == "64"
     assert conf["spark.executor.memory"] == "4g"
+
+
+def _scored(root, ds, **verdict):
+    path = root / "gates" / "predictions" / f"ds={ds}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(verdict))
+
+
+def test_a_day_scored_before_keeps_its_version_unless_rescored(tmp_path):
+    _scored(tmp_path, "2013-01-02", success=True, model_name="m", model_version="3")
+    _scored(tmp_path, "2013-01-03", success=True, model_uri="models:/m/2")  # recorded by an older run
+    _scored(tmp_path, "2013-01-04", success=False, model_version="3")  # rejected: nothing was written
+    days = ["2013-01-02", "2013-01-03", "2013-01-04", "2013-01-05"]
+    champion = {"version": 5, "uri": "models:/m/5"}
+    plan = scoring_plan(str(tmp_path), days, "m", champion, rescore=False)
+    assert [(p["ds"], p["version"], p["uri"]) for p in plan] == [
+        ("2013-01-02", 3, "models:/m/3"),
+        ("2013-01-03", 2, "models:/m/2"),
+        ("2013-01-04", 5, "models:/m/5"),
+        ("2013-01-05", 5, "models:/m/5"),
+    ]
+    assert [p["reason"] for p in plan] == ["recorded for the day"] * 2 + ["champion"] * 2
+    rescored = scoring_plan(str(tmp_path), days, "m", champion, rescore=True)
+    assert {p["version"] for p in rescored} == {5}
+    assert recorded_version(str(tmp_path), "2013-01-09") is None
