@@ -23,6 +23,7 @@ import time
 from mlcycle.evaluation import EVALUATION_ARTIFACT, PLOT_ARTIFACT, per_carrier_rows, plot_per_carrier
 from mlcycle.gates import GATE_FAILED_EXIT
 from mlcycle.training import TrainingInputError, check_training_inputs, data_quality_summary
+from spark_jobs import drift
 from spark_jobs.common import get_spark, read_partitions
 from spark_jobs.flights import model as project_model
 from spark_jobs.flights import project
@@ -147,7 +148,18 @@ def train(args) -> str:
     train_days, val_days = split_days(days, args.holdout_days)
 
     spark = get_spark(f"train-{args.model_name}")
-    columns = [project.KEY, "ds", project.LABEL, *project_model.feature_columns()]
+    columns = list(
+        dict.fromkeys(
+            [
+                project.KEY,
+                "ds",
+                project.LABEL,
+                *project_model.feature_columns(),
+                *project.DRIFT_NUMERIC,
+                *project.DRIFT_CATEGORICAL,
+            ]
+        )
+    )
     features = (
         read_partitions(spark, args.data_root, "features", days)
         .select(*columns)
@@ -255,6 +267,11 @@ def train(args) -> str:
             "per_carrier": per_carrier_rows(challenger_carriers, champion_carriers),
         }
         mlflow.log_dict(evaluation, EVALUATION_ARTIFACT)
+        # What monitoring compares each scored day with (feature drift).
+        mlflow.log_dict(
+            drift.profile(train_df, list(project.DRIFT_NUMERIC), list(project.DRIFT_CATEGORICAL)),
+            drift.PROFILE_ARTIFACT,
+        )
         mlflow.log_metrics({f"val_mae.carrier.{c}": m["mae"] for c, m in challenger_carriers.items()})
         mlflow.log_figure(plot_per_carrier(evaluation), PLOT_ARTIFACT)
         print(

@@ -27,6 +27,21 @@ NUMERIC = (
 )
 # Columns predictions are sliced by (carried into predictions/ds=D for monitoring).
 SLICES = ("carrier", "origin", "dest")
+# Features watched for drift against a model's training rows (not the calendar: one day holds one
+# month and one weekday, which would always look like a shift).
+DRIFT_NUMERIC = (
+    "distance",
+    "sched_dep_hour",
+    "temp",
+    "wind_speed",
+    "precip",
+    "visib",
+    "route_air_time_mean",
+    "carrier_route_air_time_mean",
+    "plane_age",
+    "seats",
+)
+DRIFT_CATEGORICAL = ("carrier", "origin", "dest")
 # Days of history behind the rolling statistics of a day (days strictly before it).
 HISTORY_DAYS = 28
 # Columns of features/ds=D besides the features: the key, the label (null for flights that did

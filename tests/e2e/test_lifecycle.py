@@ -329,3 +329,69 @@ def test_promotions_race_rollback_and_archival(stack, admin, approver):
     once_more = admin.trigger("flights_archival", conf={"retention_days": 0})
     assert admin.wait_for_run("flights_archival", once_more, timeout=300) == "success"
     assert _xcom(admin, "flights_archival", once_more, "archive_retired") == []
+
+
+def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin, approver):
+    """A past day is rescored with the current champion on request; monitoring, with a rule any
+    model fails, triggers one training run on the recent window and records it; a second check
+    does not trigger another; the new challenger goes to the usual sign-off."""
+    import pandas as pd
+
+    champion_now = _champion(stack)
+    data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    _wait_until_idle(admin, ["flights_scoring", "flights_monitoring"])
+    rescore = admin.trigger("flights_scoring", conf={"days": [SCORED_DAY], "rescore": True})
+    assert admin.wait_for_run("flights_scoring", rescore, timeout=600) == "success"
+    predictions = pd.read_parquet(data_root / "predictions" / f"ds={SCORED_DAY}")
+    assert set(predictions["model_version"].astype(str)) == {str(champion_now)}
+    assert set(predictions["airflow_run_id"]) == {rescore}
+    _wait_until_idle(admin, ["flights_scoring", "flights_monitoring"])  # monitoring follows on its own
+    monitored = pd.read_parquet(data_root / "monitoring" / f"ds={SCORED_DAY}")
+    assert list(monitored["model_version"].astype(str)) == [str(champion_now)]
+
+    rule = {
+        "days": [SCORED_DAY],
+        "retrain_tolerance": -100.0,  # any MAE is "over": this test is about what happens next
+        "retrain_consecutive_days": 1,
+        "rolling_days": 1,
+        "cooling_off_days": 30,
+        "retrain_window_days": 3,
+        "retrain_holdout_days": 1,
+    }
+    run_id = admin.trigger("flights_monitoring", conf=rule)
+    assert admin.wait_for_run("flights_monitoring", run_id, timeout=600) == "success"
+    states = {t: ti["state"] for t, ti in admin.task_instances("flights_monitoring", run_id).items()}
+    assert (states["check_retraining"], states["retrain"], states["record_retraining"]) == ("success",) * 3
+    training_run = f"retrain__{run_id}"
+    assert admin.dag_run("flights_training", training_run)["conf"] == {
+        "train_start": "2013-01-01",
+        "train_end": SCORED_DAY,
+        "holdout_days": 1,
+    }
+    model_tags = _mlflow(stack).get_registered_model(MODEL).tags
+    assert model_tags["retraining.last_triggered_for"] == SCORED_DAY
+    assert model_tags["retraining.last_run_id"] == training_run
+
+    again = admin.trigger("flights_monitoring", conf=rule)
+    assert admin.wait_for_run("flights_monitoring", again, timeout=600) == "success"
+    states = {t: ti["state"] for t, ti in admin.task_instances("flights_monitoring", again).items()}
+    assert (states["check_retraining"], states["retrain"]) == ("success", "skipped")
+    log = admin.task_log("flights_monitoring", again, "check_retraining", 1)
+    assert "already queued or running" in log or "cooling off" in log
+    assert [
+        r["dag_run_id"] for r in admin.dag_runs("flights_training") if r["dag_run_id"].startswith("retrain__")
+    ] == [training_run]
+
+    # The challenger goes through the usual evaluation: a person or a rule decides.
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if admin.task_state("flights_training", training_run, "sign_off") == "awaiting_input":
+            approver.respond("flights_training", training_run, "sign_off", "Reject", comment="not now")
+            break
+        if admin.dag_run("flights_training", training_run)["state"] in ("success", "failed"):
+            break
+        time.sleep(3)
+    assert admin.wait_for_run("flights_training", training_run, timeout=600) == "success"
+    version = int(_xcom(admin, "flights_training", training_run, "register")["version"])
+    assert _versions(stack)[version]["status"] == "rejected"
+    assert _champion(stack) == champion_now

@@ -18,6 +18,7 @@ import pytest
 
 from mlcycle import registry
 from mlcycle.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
+from spark_jobs.flights import project
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -366,6 +367,21 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     mae_history = client.get_metric_history(monitoring_runs[0].info.run_id, "mae")
     assert {m.step for m in mae_history} == {date.fromisoformat(DAYS[-1]).timetuple().tm_yday}
     assert mae_history[-1].value == pytest.approx(row.mae)
+
+    # Per carrier: the carriers' flights add up to the day, each fully covered.
+    carriers = spark.read.parquet(f"{data_root}/monitoring_carrier/ds={DAYS[-1]}").collect()
+    assert sum(c.n_flights for c in carriers) == ROWS_PER_DAY
+    assert sum(c.n_actuals for c in carriers) == row.n_actuals
+    assert all(c.coverage == 1.0 and c.model_version == str(v1) for c in carriers)
+    weighted = sum(c.mae * c.n_actuals for c in carriers) / sum(c.n_actuals for c in carriers)
+    assert weighted == pytest.approx(row.mae)
+    # Drift of the day against v1's training rows: one PSI per watched feature, also in MLflow.
+    drift_rows = spark.read.parquet(f"{data_root}/drift/ds={DAYS[-1]}").collect()
+    assert {d.feature for d in drift_rows} == {*project.DRIFT_NUMERIC, *project.DRIFT_CATEGORICAL}
+    assert all(d.psi >= 0 and d.model_version == str(v1) for d in drift_rows)
+    logged = client.get_run(monitoring_runs[0].info.run_id).data.metrics
+    assert logged["psi_max"] == pytest.approx(max(d.psi for d in drift_rows))
+    assert any(k.startswith("mae.carrier.") for k in logged)
 
     # 6. A third version replaces v1, which is archived after the retention period.
     # (Registering run_2 again under another Airflow run stands in for a third training.)

@@ -61,3 +61,61 @@ def test_only_one_retraining_at_a_time_and_a_cooling_off_period():
 def test_nothing_to_decide_without_outcomes():
     decision = decide(_days([None, None]), 8.0, RULE)
     assert decision["trigger"] is False and decision["latest"] is None
+
+
+def test_rule_from_params_takes_what_the_run_sets_and_keeps_the_rest():
+    from mlcycle.monitoring import rule_from_params
+
+    rule = rule_from_params({"retrain_tolerance": 1, "cooling_off_days": None, "rolling_days": 2}, RULE)
+    assert (rule.tolerance, rule.window_days, rule.cooling_off_days) == (1.0, 2, RULE.cooling_off_days)
+    assert isinstance(rule.tolerance, float)
+
+
+def test_version_history_reads_the_monitoring_partitions_of_one_version(tmp_path):
+    import pandas as pd
+
+    from mlcycle.monitoring import version_history
+
+    for ds, rows in {
+        "2013-06-01": [("3", 9.0, 100), ("2", 12.0, 5)],
+        "2013-06-02": [("3", None, 0)],
+        "2013-06-03": [("3", 11.0, 80)],
+    }.items():
+        part = tmp_path / "monitoring" / f"ds={ds}"
+        part.mkdir(parents=True)
+        frame = pd.DataFrame(rows, columns=["model_version", "mae", "n_actuals"])
+        frame.to_parquet(part / "part-0.parquet")
+    history = version_history(str(tmp_path), 3)
+    assert history == [
+        {"ds": "2013-06-01", "mae": 9.0, "n_actuals": 100},
+        {"ds": "2013-06-02", "mae": None, "n_actuals": 0},
+        {"ds": "2013-06-03", "mae": 11.0, "n_actuals": 80},
+    ]
+    assert [h["ds"] for h in version_history(str(tmp_path), 3, up_to="2013-06-02")] == [
+        "2013-06-01",
+        "2013-06-02",
+    ]
+    assert version_history(str(tmp_path / "nothing"), 3) == []
+
+
+def test_the_mae_chart_draws_each_version_its_threshold_and_the_champion_changes(tmp_path):
+    from mlcycle.monitoring import plot_mae
+
+    history = [{**d, "model_version": "1"} for d in _days([8, 9, 12, 13])] + [
+        {**d, "model_version": "2"} for d in _days([7, 7], start="2013-06-05")
+    ]
+    champions = [
+        {"version": 1, "promoted_at": "2013-06-01T06:00:00+00:00"},
+        {"version": 2, "promoted_at": "2013-06-05T06:00:00+00:00"},
+    ]
+    fig = plot_mae(history, champions, RULE, {"1": 8.0, "2": 7.0})
+    ax = fig.axes[0]
+    assert len(ax.lines) >= 4 + 2  # daily and rolling per version, and the two champion changes
+    assert {t.get_text() for t in ax.texts} >= {
+        "alert v1: 10.0",
+        "alert v2: 9.0",
+        "v1 champion",
+        "v2 champion",
+    }
+    fig.savefig(tmp_path / "mae.png")
+    assert (tmp_path / "mae.png").stat().st_size > 10_000
