@@ -7,7 +7,8 @@ MAE is compared with its validation MAE: over it by ``retrain_tolerance`` minute
 ``retrain_consecutive_days`` days in a row, and no training queued or running, and no retraining
 in the last ``cooling_off_days`` days, triggers ``flights_training`` on the most recent
 ``retrain_window_days`` days. The new challenger then goes through the usual evaluation and
-sign-off.
+sign-off. The chart of daily and rolling MAE against the threshold is redrawn each run: the
+"MAE chart" link of any task of this DAG, and an artifact of the version's monitoring run.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ with DAG(
     def publish_monitoring(args: list[list[str]], outlet_events=None) -> None:
         outlet_events[MONITORING].extra = {"ds": [a[1] for a in args]}
 
+    @task
+    def chart(args: list[list[str]], params=None) -> str:
+        """Daily and rolling MAE against the alert threshold, to the "MAE chart" link and MLflow."""
+        from mlcycle.monitoring import rule_from_params, write_chart
+
+        return write_chart(CFG, rule_from_params(params, RULE), [a[1] for a in args])
+
     @task.short_circuit
     def check_retraining(args: list[list[str]], params=None, ti=None):
         """The decision and its reason are in the log; the run goes on only to trigger."""
@@ -90,4 +98,5 @@ with DAG(
     args = days_to_monitor()
     published = spark_job_per_day("monitor", "monitor.py", args) >> publish_monitoring(args)
     decision = check_retraining(args)
+    published >> chart(args)
     published >> decision >> retrain >> record_retraining(decision)

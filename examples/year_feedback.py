@@ -33,8 +33,8 @@ champion over the 14 / 30 days before the promotion against the new one over the
 after, and, as those are different days of a moving season, the old champion scored on the very
 flights the new one served); the first day each champion's rolling MAE was over its threshold, and
 the first day the trailing ``--bias-days`` bias of the served predictions was over ``--bias-alert``
-minutes. The chart of daily and rolling MAE (``mlcycle.monitoring.plot_mae``) goes to
-``<data-root>/year_feedback_mae.png``.
+minutes. The chart of daily and rolling MAE (``mlcycle.monitoring.write_chart``, as the monitoring
+DAG draws it) goes to ``<data-root>/reports/monitoring_mae.png``.
 
 A reused root skips what is done: days whose gates passed, the training runs already finished
 (training ids are fixed by their window), versions already decided, days already scored and
@@ -85,7 +85,6 @@ from mlcycle.retraining import RetrainRule, rolling_mae
 APPROVER = "approver (scripted)"
 TRAINING_DAG = "flights_training"
 STATE_DIR = "year_feedback"
-CHART = "year_feedback_mae.png"
 EFFECT_DAYS = (14, 30)
 
 
@@ -499,19 +498,6 @@ def by_month(rows: list[dict]) -> dict:
     return months
 
 
-def val_maes(cfg: Settings) -> dict[str, float]:
-    """Validation MAE of every registered version (its training run's ``val_mae``)."""
-    from mlcycle import registry
-
-    client = registry._client(cfg.tracking_uri)
-    out = {}
-    for mv in registry._versions(client, cfg.model_name):
-        value = client.get_run(mv.run_id).data.metrics.get("val_mae") if mv.run_id else None
-        if value is not None:
-            out[str(mv.version)] = float(value)
-    return out
-
-
 def crossings(rows: list[dict], vals: dict[str, float], rule: RetrainRule) -> dict:
     """Per version that served: the first day its rolling MAE was over its threshold (validation
     MAE + tolerance), and how many of its days were."""
@@ -618,6 +604,8 @@ def summarize(root: str, cfg: Settings, rule: RetrainRule, args, state: State, e
     from mlcycle import registry
 
     rows = monitoring_rows(root, args.start_scoring, args.end)
+    from mlcycle.monitoring import val_maes
+
     vals = val_maes(cfg)
     months = by_month(rows)
     over_months = [m for m, v in months.items() if v["bias"] > args.bias_alert]
@@ -649,15 +637,11 @@ def summarize(root: str, cfg: Settings, rule: RetrainRule, args, state: State, e
 
 
 def save_chart(root: str, cfg: Settings, rule: RetrainRule) -> str:
-    from mlcycle import registry
-    from mlcycle.monitoring import all_history, plot_mae
+    """The monitoring DAG's chart, drawn over the whole replay and attached to every version's
+    monitoring run."""
+    from mlcycle.monitoring import all_history, write_chart
 
-    fig = plot_mae(
-        all_history(root), registry.champion_history(cfg.tracking_uri, cfg.model_name), rule, val_maes(cfg)
-    )
-    path = Path(root, CHART)
-    fig.savefig(path, dpi=110)
-    return str(path)
+    return write_chart(cfg, rule, sorted({h["ds"] for h in all_history(root)}))
 
 
 def _f(value, spec: str = ".2f") -> str:

@@ -16,6 +16,10 @@ from mlcycle.retraining import RetrainRule, decide
 LAST_TRIGGERED = "retraining.last_triggered_for"
 LAST_RUN = "retraining.last_run_id"
 LAST_REASON = "retraining.last_reason"
+VERSION_TAG = "monitoring.model_version"
+NAME_TAG = "monitoring.model_name"
+CHART_FILE = "reports/monitoring_mae.png"
+CHART_ARTIFACT = "monitoring_mae.png"
 
 
 def default_rule() -> RetrainRule:
@@ -125,10 +129,13 @@ def all_history(data_root: str) -> list[dict]:
 
 def plot_mae(history: list[dict], champions: list[dict], rule: RetrainRule, val_mae: dict[str, float]):
     """Daily and rolling MAE of the versions that scored each day, against the alert threshold of
-    each version (its validation MAE + tolerance); champion changes marked (a matplotlib figure).
+    each version (its validation MAE + tolerance); each change of the serving version is marked on
+    the first day the new one scored (a matplotlib figure).
 
-    ``champions``: the champion history (``registry.champion_history``); ``val_mae``: validation
-    MAE by version.
+    The marks are placed by the days of the data, not by the time of the sign-off: a backfill of
+    last year approved today draws the change where the new version started scoring.
+    ``champions``: the champion history (``registry.champion_history``), for who approved each;
+    ``val_mae``: validation MAE by version.
     """
     from datetime import date
 
@@ -139,29 +146,108 @@ def plot_mae(history: list[dict], champions: list[dict], rule: RetrainRule, val_
 
     from mlcycle.retraining import rolling_mae
 
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    approvers = {str(c["version"]): c.get("decided_by") for c in champions if c.get("decided_by")}
+    fig, ax = plt.subplots(figsize=(12, 4.8))
+    first_day = {}
     for version in sorted({h["model_version"] for h in history}, key=int):
         rows = [h for h in history if h["model_version"] == version]
         rolled = rolling_mae(rows, rule.window_days)
         if not rolled:
             continue
         days = [date.fromisoformat(r["ds"]) for r in rolled]
-        ax.plot(days, [r["mae"] for r in rolled], ".", alpha=0.4, label=f"v{version} daily MAE")
-        ax.plot(days, [r["rolling_mae"] for r in rolled], "-", label=f"v{version} {rule.window_days}-day MAE")
+        first_day[version] = days[0]
+        (daily,) = ax.plot(days, [r["mae"] for r in rolled], ".", alpha=0.35, label=f"v{version} daily MAE")
+        color = daily.get_color()
+        ax.plot(
+            days,
+            [r["rolling_mae"] for r in rolled],
+            "-",
+            color=color,
+            label=f"v{version} {rule.window_days}-day MAE",
+        )
         if version in val_mae:
             threshold = val_mae[version] + rule.tolerance
-            ax.hlines(threshold, days[0], days[-1], linestyles="dashed", colors="grey")
-            ax.annotate(f"alert v{version}: {threshold:.1f}", (days[0], threshold), fontsize=8, va="bottom")
-    for stint in champions:
-        if stint.get("promoted_at"):
-            when = date.fromisoformat(str(stint["promoted_at"])[:10])
-            ax.axvline(when, color="black", linewidth=0.8)
+            ax.hlines(threshold, days[0], days[-1], linestyles="dashed", colors=color)
             ax.annotate(
-                f"v{stint['version']} champion", (when, ax.get_ylim()[1]), fontsize=8, rotation=90, va="top"
+                f"alert v{version}: {threshold:.1f}",
+                (days[0], threshold),
+                fontsize=8,
+                va="bottom",
+                color=color,
             )
+    top = ax.get_xaxis_transform()  # x in data, y in axes: the labels stay inside the frame
+    for version, day in sorted(first_day.items(), key=lambda item: item[1])[1:]:
+        ax.axvline(day, color="black", linewidth=0.8)
+        by = f", approved by {approvers[version]}" if version in approvers else ""
+        ax.text(day, 0.98, f" v{version} serving{by}", transform=top, fontsize=8, rotation=90, va="top")
     ax.set_ylabel("MAE of air time (min)")
     ax.set_title("Live error against what happened")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def val_maes(cfg: Settings) -> dict[str, float]:
+    """Validation MAE of every registered version (its training run's ``val_mae``)."""
+    from mlcycle import registry
+
+    client = registry._client(cfg.tracking_uri)
+    out = {}
+    for mv in registry._versions(client, cfg.model_name):
+        value = client.get_run(mv.run_id).data.metrics.get("val_mae") if mv.run_id else None
+        if value is not None:
+            out[str(mv.version)] = float(value)
+    return out
+
+
+def write_chart(cfg: Settings, rule: RetrainRule, days: list[str] = ()) -> str:
+    """Draw the chart of every monitored day to ``<data_root>/reports/monitoring_mae.png``
+    (replaced whole, never half-written) and attach it to the MLflow monitoring run of each version
+    that scored one of ``days``. Returns the file's path."""
+    import tempfile
+
+    import matplotlib.pyplot as plt
+
+    from mlcycle import registry
+
+    history = all_history(cfg.data_root)
+    versions = {h["model_version"] for h in history if h["ds"] in set(days)}
+    fig = plot_mae(
+        history,
+        registry.champion_history(cfg.tracking_uri, cfg.model_name),
+        rule,
+        val_maes(cfg),
+    )
+    target = Path(cfg.data_root) / CHART_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        staged = Path(tmp) / CHART_ARTIFACT
+        fig.savefig(staged, dpi=100)
+        plt.close(fig)
+        client = registry._client(cfg.tracking_uri)
+        for version in sorted(versions, key=int):
+            client.log_artifact(monitoring_run_id(client, cfg.model_name, str(version)), str(staged))
+        os.replace(staged, target)
+    return str(target)
+
+
+def monitoring_run_id(client, model_name: str, model_version: str) -> str:
+    """Find or create the monitoring run of one model version (experiment ``<NAME>-monitoring``)."""
+    experiment_name = f"{model_name}-monitoring"
+    experiment = client.get_experiment_by_name(experiment_name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{NAME_TAG}` = '{model_name}' and tags.`{VERSION_TAG}` = '{model_version}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1,
+    )
+    if runs:
+        return runs[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"monitoring-{model_name}-v{model_version}",
+        tags={NAME_TAG: model_name, VERSION_TAG: model_version},
+    )
+    return run.info.run_id

@@ -345,3 +345,24 @@ def render_message(title: str, text: str) -> str:
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{_e(title)}</h1><p>{_e(text)}</p></body></html>"
     )
+
+
+def render_chart_page(chart_src: str, drawn_at: str | None, mlflow_url: str, experiment: str) -> str:
+    """The monitoring chart (``mlcycle.monitoring.write_chart``) and where its figures live."""
+    if drawn_at is None:
+        body = "<p>No chart yet: it is drawn by the monitoring DAG once a day's outcomes are in.</p>"
+    else:
+        body = (
+            f"<p>Drawn by the last monitoring run, {_e(drawn_at)}. Daily and rolling MAE of each "
+            "version against its alert threshold; a vertical line marks the first day a new "
+            "version scored.</p>"
+            f'<p><img src="{_e(chart_src)}" alt="Daily and rolling MAE against the alert threshold" '
+            'style="max-width:100%"></p>'
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Model monitoring</title><style>{_STYLE}</style></head>"
+        f"<body><h1>Live error of the served model</h1>{body}"
+        f'<p>Day by day figures per version: MLflow experiment <a href="{_e(mlflow_url)}">'
+        f"{_e(experiment)}</a> (one run per version, one step per day).</p></body></html>"
+    )

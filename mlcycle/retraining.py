@@ -5,8 +5,9 @@ happened (``monitoring/ds=D``). The rolling MAE of the champion (flights-weighte
 ``window_days`` monitored days) is compared with the MAE the champion had on its validation days.
 When it exceeds that by more than ``tolerance`` minutes on ``consecutive_days`` days in a row,
 the training DAG is triggered on the most recent ``train_days`` days. Only one such retraining
-runs at a time, and after one is triggered none is for ``cooling_off_days`` days (counted in
-monitored days, so a backfill behaves like the days it replays).
+runs at a time, and after one is triggered none is for ``cooling_off_days`` days, counted in
+days of the data (from the monitored day that triggered the last one), not of the clock: a
+backfill behaves like the days it replays.
 
 Plain functions of explicit arguments: the DAG gathers the inputs, this module decides.
 """

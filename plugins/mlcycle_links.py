@@ -1,10 +1,11 @@
 """Extra links on the tasks of the lifecycle: from a training task to the MLflow model, from a
-gated data task to its data-quality page (verdicts, quarantine, Data Docs).
+gated data task to its data-quality page (verdicts, quarantine, Data Docs), from a monitoring task
+to the chart of the served model's live error.
 
 Both are global links: the api-server computes them when the UI asks, from the task instance
 key alone, so they are there for a task that failed as for one that succeeded (no XCom pushed by
 the worker is needed). A link whose URL is empty is not shown by the UI: "Data quality" appears
-only on the tasks of ``mlcycle.gates.TASK_GATES``.
+only on the tasks of ``mlcycle.gates.TASK_GATES``, "MAE chart" only on the monitoring DAG's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk import BaseOperatorLink
 
 from mlcycle.gates import TASK_GATES
-from mlcycle.quality_view import quality_url
+from mlcycle.quality_view import MOUNT, quality_url
+
+MONITORING_DAG = "flights_monitoring"
 
 
 def _mlflow_url() -> str:
@@ -50,6 +53,15 @@ class DataQualityLink(BaseOperatorLink):
         return quality_url(_airflow_url(), ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
 
 
+class MonitoringChartLink(BaseOperatorLink):
+    name = "MAE chart"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        if ti_key.dag_id != MONITORING_DAG:
+            return ""
+        return f"{_airflow_url()}{MOUNT}/monitoring"
+
+
 class MLflowPlugin(AirflowPlugin):
     name = "mlcycle_links"
-    global_operator_extra_links = [MLflowModelLink(), DataQualityLink()]
+    global_operator_extra_links = [MLflowModelLink(), DataQualityLink(), MonitoringChartLink()]

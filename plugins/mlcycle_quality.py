@@ -5,6 +5,9 @@
     instance: verdict, rows, failing rules, quarantine, message, Data Docs links.
 ``GET /mlcycle/data-docs/{path}``
     the GX Data Docs site under ``<data_root>/data_docs``, as static files.
+``GET /mlcycle/monitoring`` and ``/mlcycle/monitoring/chart.png``
+    the chart of daily and rolling MAE against the alert threshold that the monitoring DAG draws
+    (``mlcycle.monitoring.write_chart``).
 
 Airflow mounts a plugin's FastAPI app as it is: none of its own authentication applies. Both
 routes therefore depend on Airflow's own dependencies from
@@ -28,6 +31,7 @@ from mlcycle.quality_view import (
     DOCS_DIR,
     MOUNT,
     load_verdicts,
+    render_chart_page,
     render_message,
     render_page,
     resolve_days,
@@ -149,6 +153,36 @@ def create_app():
             text = "No such file in the Data Docs (no gate has built the site yet?)."
             return html(render_message("Not found", text), 404)
         return FileResponse(target)
+
+    @app.get("/monitoring", response_class=HTMLResponse, dependencies=[Depends(get_user)])
+    def monitoring(request: Request):
+        from datetime import UTC, datetime
+
+        from mlcycle.monitoring import CHART_FILE
+
+        cfg = settings()
+        chart = Path(cfg.data_root) / CHART_FILE
+        drawn = chart.stat().st_mtime if chart.is_file() else None
+        drawn_at = (
+            None if drawn is None else datetime.fromtimestamp(drawn, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        )
+        root = request.scope.get("root_path", "")
+        page = render_chart_page(
+            f"{root}/monitoring/chart.png?v={int(drawn or 0)}",  # a new drawing is not served from cache
+            drawn_at,
+            f"{cfg.tracking_uri.rstrip('/')}/#/experiments",
+            f"{cfg.model_name}-monitoring",
+        )
+        return html(page)
+
+    @app.get("/monitoring/chart.png", dependencies=[Depends(get_user)])
+    def monitoring_chart():
+        from mlcycle.monitoring import CHART_FILE
+
+        chart = Path(settings().data_root) / CHART_FILE
+        if not chart.is_file():
+            return html(render_message("No chart yet", "The monitoring DAG has not drawn it yet."), 404)
+        return FileResponse(chart, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     return app
 

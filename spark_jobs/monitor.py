@@ -18,6 +18,7 @@ import argparse
 import sys
 from datetime import UTC, date, datetime
 
+from mlcycle.monitoring import monitoring_run_id
 from spark_jobs import drift
 from spark_jobs.common import get_spark, overwrite_partitions, read_partitions
 from spark_jobs.flights import project
@@ -48,8 +49,6 @@ CARRIER_COLUMNS = (
     "coverage",
 )
 DRIFT_COLUMNS = ("ds", "model_name", "model_version", "feature", "psi")
-VERSION_TAG = "monitoring.model_version"
-NAME_TAG = "monitoring.model_name"
 
 
 def daily_metrics(predictions, features):
@@ -142,27 +141,6 @@ def training_profile(client, model_name: str, model_version: str) -> dict | None
             )
     except (MlflowException, OSError, ValueError):
         return None
-
-
-def monitoring_run_id(client, model_name: str, model_version: str) -> str:
-    """Find or create the monitoring run of one model version (experiment ``<NAME>-monitoring``)."""
-    experiment_name = f"{model_name}-monitoring"
-    experiment = client.get_experiment_by_name(experiment_name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(experiment_name)
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{NAME_TAG}` = '{model_name}' and tags.`{VERSION_TAG}` = '{model_version}'",
-        order_by=["attributes.start_time ASC"],
-        max_results=1,
-    )
-    if runs:
-        return runs[0].info.run_id
-    run = client.create_run(
-        experiment_id,
-        run_name=f"monitoring-{model_name}-v{model_version}",
-        tags={NAME_TAG: model_name, VERSION_TAG: model_version},
-    )
-    return run.info.run_id
 
 
 def log_to_mlflow(rows: list[dict], ds: str, carriers=(), drifts=()) -> None:

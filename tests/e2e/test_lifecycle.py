@@ -336,6 +336,7 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
     model fails, triggers one training run on the recent window and records it; a second check
     does not trigger another; the new challenger goes to the usual sign-off."""
     import pandas as pd
+    import requests
 
     champion_now = _champion(stack)
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
@@ -371,6 +372,22 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
     model_tags = _mlflow(stack).get_registered_model(MODEL).tags
     assert model_tags["retraining.last_triggered_for"] == SCORED_DAY
     assert model_tags["retraining.last_run_id"] == training_run
+
+    # The chart of the live error: drawn by the run, linked from its tasks, attached in MLflow.
+    assert states["chart"] == "success"
+    link = admin.extra_links("flights_monitoring", run_id, "check_retraining")["MAE chart"]
+    page = requests.get(link, headers=admin._headers(), timeout=30)
+    assert page.status_code == 200 and "monitoring/chart.png" in page.text
+    image = requests.get(link + "/chart.png", headers=admin._headers(), timeout=30)
+    assert image.headers["content-type"] == "image/png"
+    assert image.content == (data_root / "reports" / "monitoring_mae.png").read_bytes()
+    assert requests.get(link + "/chart.png", timeout=30).status_code == 401  # login first
+    client = _mlflow(stack)
+    (monitoring_run,) = client.search_runs(
+        [client.get_experiment_by_name(f"{MODEL}-monitoring").experiment_id],
+        filter_string=f"tags.`monitoring.model_version` = '{champion_now}'",
+    )
+    assert "monitoring_mae.png" in [a.path for a in client.list_artifacts(monitoring_run.info.run_id)]
 
     again = admin.trigger("flights_monitoring", conf=rule)
     assert admin.wait_for_run("flights_monitoring", again, timeout=600) == "success"

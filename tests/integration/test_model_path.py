@@ -382,6 +382,19 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     logged = client.get_run(monitoring_runs[0].info.run_id).data.metrics
     assert logged["psi_max"] == pytest.approx(max(d.psi for d in drift_rows))
     assert any(k.startswith("mae.carrier.") for k in logged)
+    # The chart of the live error: a PNG under reports/ and an artifact of v1's monitoring run.
+    from dataclasses import replace
+
+    from mlcycle.config import settings
+    from mlcycle.monitoring import CHART_ARTIFACT, write_chart
+    from mlcycle.retraining import RetrainRule
+
+    cfg = replace(settings(), data_root=str(data_root), tracking_uri=uri, model_name=MODEL)
+    chart = Path(write_chart(cfg, RetrainRule(), [DAYS[-1]]))
+    assert chart == Path(data_root) / "reports" / "monitoring_mae.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(chart.parent.glob("tmp*"))
+    artifacts = [a.path for a in client.list_artifacts(monitoring_runs[0].info.run_id)]
+    assert CHART_ARTIFACT in artifacts
 
     # 6. A third version replaces v1, which is archived after the retention period.
     # (Registering run_2 again under another Airflow run stands in for a third training.)

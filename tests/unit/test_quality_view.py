@@ -226,7 +226,7 @@ def test_data_quality_link_only_on_gated_tasks(monkeypatch):
     monkeypatch.setenv("MLCYCLE_AIRFLOW_URL", "http://airflow.example:8080")
     links = load_plugin("mlcycle_links")
     names = [link.name for link in links.MLflowPlugin.global_operator_extra_links]
-    assert names == ["MLflow model", "Data quality"]
+    assert names == ["MLflow model", "Data quality", "MAE chart"]
     link = links.DataQualityLink()
 
     def key(task_id, map_index=-1, dag_id="flights_data"):
@@ -237,6 +237,11 @@ def test_data_quality_link_only_on_gated_tasks(monkeypatch):
     )
     assert link.get_link(None, ti_key=key("score", 1, "flights_scoring")).endswith("/score?map_index=1")
     assert link.get_link(None, ti_key=key("land")) == ""  # an empty link is not shown by the UI
+    chart = links.MonitoringChartLink()
+    assert chart.get_link(None, ti_key=key("chart", dag_id="flights_monitoring")) == (
+        "http://airflow.example:8080/mlcycle/monitoring"
+    )
+    assert chart.get_link(None, ti_key=key("validate_raw")) == ""
 
 
 def test_plugins_import_cheaply():
@@ -366,3 +371,19 @@ def test_app_requires_a_valid_airflow_token(client, auth):
     assert client.get(path).status_code == 200
     client.cookies.clear()
     assert client.get(path, headers={"Authorization": f"Bearer {auth('nobody', None)}"}).status_code == 403
+
+
+def test_app_monitoring_chart_page_and_image(client, data_root):
+    page = client.get("/mlcycle/monitoring")
+    assert page.status_code == 200 and "No chart yet" in page.text
+    assert client.get("/mlcycle/monitoring/chart.png").status_code == 404
+    chart = data_root / "reports" / "monitoring_mae.png"
+    chart.parent.mkdir()
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+    page = client.get("/mlcycle/monitoring")
+    assert 'src="/mlcycle/monitoring/chart.png?v=' in page.text and "flights_air_time-monitoring" in page.text
+    image = client.get("/mlcycle/monitoring/chart.png")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content == chart.read_bytes()
+    del client.headers["Authorization"]
+    assert client.get("/mlcycle/monitoring/chart.png").status_code == 401

@@ -99,23 +99,28 @@ def test_version_history_reads_the_monitoring_partitions_of_one_version(tmp_path
 
 
 def test_the_mae_chart_draws_each_version_its_threshold_and_the_champion_changes(tmp_path):
+    import matplotlib.dates
+
     from mlcycle.monitoring import plot_mae
 
     history = [{**d, "model_version": "1"} for d in _days([8, 9, 12, 13])] + [
         {**d, "model_version": "2"} for d in _days([7, 7], start="2013-06-05")
     ]
+    # approved long after the days it serves (a backfill): the mark follows the data, not the clock
     champions = [
-        {"version": 1, "promoted_at": "2013-06-01T06:00:00+00:00"},
-        {"version": 2, "promoted_at": "2013-06-05T06:00:00+00:00"},
+        {"version": 1, "promoted_at": "2026-01-01T06:00:00+00:00", "decided_by": "ann"},
+        {"version": 2, "promoted_at": "2026-01-02T06:00:00+00:00", "decided_by": "bob"},
     ]
     fig = plot_mae(history, champions, RULE, {"1": 8.0, "2": 7.0})
     ax = fig.axes[0]
-    assert len(ax.lines) >= 4 + 2  # daily and rolling per version, and the two champion changes
-    assert {t.get_text() for t in ax.texts} >= {
+    assert len(ax.lines) == 4 + 1  # daily and rolling per version, and the one change of version
+    assert {t.get_text().strip() for t in ax.texts} == {
         "alert v1: 10.0",
         "alert v2: 9.0",
-        "v1 champion",
-        "v2 champion",
+        "v2 serving, approved by bob",
     }
+    left, right = ax.get_xlim()
+    assert matplotlib.dates.num2date(right).year == 2013  # no axis stretched to the approval time
+    assert str(ax.lines[-1].get_xdata()[0]) == "2013-06-05"
     fig.savefig(tmp_path / "mae.png")
     assert (tmp_path / "mae.png").stat().st_size > 10_000
