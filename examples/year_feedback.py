@@ -32,7 +32,7 @@ threshold, window, challenger against champion on the holdout, outcome, live MAE
 champion over the 14 / 30 days before the promotion against the new one over the 14 / 30 days
 after, and, as those are different days of a moving season, the old champion scored on the very
 flights the new one served); the first day each champion's rolling MAE was over its threshold, and
-the first day the trailing ``--bias-days`` bias of the served predictions was over ``--bias-alert``
+the first day the trailing ``--bias-days`` bias of the served predictions was beyond ``--bias-alert``
 minutes. The chart of daily and rolling MAE (``mlcycle.monitoring.write_chart``, as the monitoring
 DAG draws it) goes to ``<data-root>/reports/monitoring_mae.png``.
 
@@ -522,19 +522,25 @@ def crossings(rows: list[dict], vals: dict[str, float], rule: RetrainRule) -> di
 
 def bias_alert(rows: list[dict], window_days: int, alert: float) -> dict:
     """The first day the trailing ``window_days`` flights-weighted bias of the served predictions
-    (every version) went over ``alert`` minutes, and its value then."""
+    (every version) was beyond ``alert`` minutes either way, and its value then; and the largest
+    trailing bias of the year either way, with its day."""
     days = sorted({r["ds"] for r in rows})
+    first_over, extreme = None, None
     for ds in days:
         first = shift(ds, -(window_days - 1))
         trailing = weighted([r for r in rows if first <= r["ds"] <= ds])
-        if trailing and trailing["bias"] > alert:
-            return {
-                "first_day_over": ds,
-                "bias": trailing["bias"],
-                "window_days": window_days,
-                "alert": alert,
-            }
-    return {"first_day_over": None, "window_days": window_days, "alert": alert}
+        if not trailing:
+            continue
+        if first_over is None and abs(trailing["bias"]) > alert:
+            first_over = {"first_day_over": ds, "bias": trailing["bias"]}
+        if extreme is None or abs(trailing["bias"]) > abs(extreme["bias"]):
+            extreme = {"ds": ds, "bias": trailing["bias"]}
+    return {
+        **(first_over or {"first_day_over": None}),
+        "extreme": extreme,
+        "window_days": window_days,
+        "alert": alert,
+    }
 
 
 def effect(rows: list[dict], record: dict) -> dict:
@@ -608,7 +614,7 @@ def summarize(root: str, cfg: Settings, rule: RetrainRule, args, state: State, e
 
     vals = val_maes(cfg)
     months = by_month(rows)
-    over_months = [m for m, v in months.items() if v["bias"] > args.bias_alert]
+    over_months = [m for m, v in months.items() if abs(v["bias"]) > args.bias_alert]
     retrainings = sorted(state.retrainings.values(), key=lambda r: r["fired_on"])
     return {
         **extra,
@@ -713,9 +719,10 @@ def print_report(s: dict) -> None:
         )
     b = s["bias"]
     print(
-        f"  bias: trailing {b['window_days']}-day bias first over {b['alert']:+g} min on "
+        f"  bias: trailing {b['window_days']}-day bias first beyond ±{b['alert']:g} min on "
         + (f"{b['first_day_over']} ({b['bias']:+.2f})" if b["first_day_over"] else "no day")
-        + f"; first calendar month over it: {b['first_month_over'] or 'none'}"
+        + f"; first calendar month beyond it: {b['first_month_over'] or 'none'}"
+        + (f"; largest {b['extreme']['bias']:+.2f} on {b['extreme']['ds']}" if b.get("extreme") else "")
     )
     if not s["retrainings"]:
         print("  retrainings: none fired")
