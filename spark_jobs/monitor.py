@@ -35,19 +35,8 @@ MONITORING_COLUMNS = (
     "coverage",
 )
 MONITORED_METRICS = ("mae", "rmse", "bias", "coverage")
-CARRIER_COLUMNS = (
-    "ds",
-    "model_name",
-    "model_version",
-    "carrier",
-    "n_flights",
-    "n_predictions",
-    "n_actuals",
-    "mae",
-    "rmse",
-    "bias",
-    "coverage",
-)
+# The same per carrier: the carrier and its scheduled flights after the model.
+CARRIER_COLUMNS = (*MONITORING_COLUMNS[:3], "carrier", "n_flights", *MONITORING_COLUMNS[3:])
 DRIFT_COLUMNS = ("ds", "model_name", "model_version", "feature", "psi")
 
 
