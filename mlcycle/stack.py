@@ -99,13 +99,6 @@ def stack_env() -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs" / "airflow"),
-            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
-                {
-                    "conn_type": "spark",
-                    "host": os.environ.get("MLCYCLE_SPARK_MASTER", "local[2]"),
-                    "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"},
-                }
-            ),
             "GX_ANALYTICS_ENABLED": "False",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "PYTHONUNBUFFERED": "1",
@@ -238,21 +231,52 @@ def _migrate(env: dict[str, str]) -> None:
     if done.returncode != 0:
         raise StackError(f"airflow db migrate failed; see {log}")
     with open(log, "a") as out:
-        # One promotion at a time: two training runs racing cannot leave two champions.
         subprocess.run(
-            [
-                str(_bin_dir() / "airflow"),
-                "pools",
-                "set",
-                "model_promotion",
-                "1",
-                "Serializes champion moves",
-            ],
+            [sys.executable, "-c", _SETUP_DB, json.dumps(spark_connection())],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=True,
         )
+
+
+def spark_connection() -> dict:
+    """The ``spark_default`` connection the stack keeps in Airflow's database: the master of
+    ``MLCYCLE_SPARK_MASTER`` when set (applied at every start), else what the database holds (a
+    person may have pointed it at a cluster in the UI), else ``local[2]`` (``host`` None then)."""
+    return {
+        "conn_id": "spark_default",
+        "conn_type": "spark",
+        "host": os.environ.get("MLCYCLE_SPARK_MASTER", "").strip() or None,
+        "extra": json.dumps({"deploy-mode": "client", "spark-binary": "spark-submit"}),
+    }
+
+
+# Run once per start, after the migration, in one process (each ``airflow`` command costs seconds):
+# the one-slot pool that serializes promotions (two training runs racing cannot leave two
+# champions), and the ``spark_default`` connection, kept in the database rather than in the
+# environment so that the Airflow UI or REST API can point it at another cluster.
+_SETUP_DB = """
+import json, sys
+from airflow.models import Connection, Pool
+from airflow.utils.session import create_session
+
+wanted = json.loads(sys.argv[1])
+with create_session() as session:
+    Pool.create_or_update_pool("model_promotion", 1, "Serializes champion moves", False, session=session)
+    conn = session.query(Connection).filter(Connection.conn_id == wanted["conn_id"]).one_or_none()
+    if conn is None:
+        session.add(Connection(
+            conn_id=wanted["conn_id"], conn_type=wanted["conn_type"],
+            host=wanted["host"] or "local[2]", extra=wanted["extra"],
+        ))
+        print("spark_default created:", wanted["host"] or "local[2]")
+    elif wanted["host"] and conn.host != wanted["host"]:
+        conn.host = wanted["host"]
+        print("spark_default now points at", wanted["host"])
+    else:
+        print("spark_default kept:", conn.host)
+"""
 
 
 def start(wait: bool = True) -> None:

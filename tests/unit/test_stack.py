@@ -48,8 +48,11 @@ def test_every_component_shares_one_home_and_reaches_spark_through_the_connectio
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///" + str(home))
-    spark = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])
-    assert spark["host"] == "local[2]" and spark["extra"]["spark-binary"] == "spark-submit"
+    assert "AIRFLOW_CONN_SPARK_DEFAULT" not in env  # in the database, where the UI can change it
+    spark = stack.spark_connection()
+    assert spark["host"] is None and json.loads(spark["extra"])["spark-binary"] == "spark-submit"
+    monkeypatch.setenv("MLCYCLE_SPARK_MASTER", "spark://127.0.0.1:7077")
+    assert stack.spark_connection()["host"] == "spark://127.0.0.1:7077"
     assert "approver:op" in env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
 
 
