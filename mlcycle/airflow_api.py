@@ -125,6 +125,18 @@ class AirflowClient:
             time.sleep(3)
         raise AirflowError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
 
+    def wait_until_idle(self, dag_ids: list[str], timeout: float = 600) -> None:
+        """Until no run of these DAGs is queued or running (the runs that assets start included)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = [
+                (d, r["dag_run_id"]) for d in dag_ids for r in self.dag_runs(d, state=["queued", "running"])
+            ]
+            if not busy:
+                return
+            time.sleep(3)
+        raise AirflowError(f"still running after {timeout:.0f} s: {busy}")
+
     def wait_for_backfill(
         self, backfill_id: int, dag_id: str, expected_runs: int, timeout: float = 1800
     ) -> list[dict]:

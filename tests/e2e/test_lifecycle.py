@@ -238,17 +238,6 @@ def test_a_clearly_worse_challenger_is_rejected_by_rule_and_a_retried_registrati
     assert _versions(stack)[version]["status"] == "rejected"  # the retry did not revive it
 
 
-def _wait_until_idle(admin, dag_ids: list[str], timeout: float = 600) -> None:
-    """Until no run of these DAGs is queued or running (scoring and monitoring follow a promotion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = [(d, r["dag_run_id"]) for d in dag_ids for r in admin.dag_runs(d, state=["queued", "running"])]
-        if not busy:
-            return
-        time.sleep(3)
-    raise AssertionError(f"still running after {timeout:.0f} s: {busy}")
-
-
 def test_promotions_race_rollback_and_archival(stack, admin, approver):
     """A training run and a rollback are approved at the same moment: their promotions run one
     after the other, and exactly one champion is left, the one promoted last. A version that a
@@ -292,7 +281,7 @@ def test_promotions_race_rollback_and_archival(stack, admin, approver):
     assert "challenger" not in _mlflow(stack).get_registered_model(MODEL).aliases
 
     # Archival with no retention: a rollback waiting for its decision holds its target.
-    _wait_until_idle(admin, ["flights_scoring", "flights_monitoring"])
+    admin.wait_until_idle(["flights_scoring", "flights_monitoring"])
     held = newer
     pending = admin.trigger("flights_rollback", conf={"version": held, "reason": "hold it"})
     admin.wait_for_approval("flights_rollback", pending, "sign_off", timeout=300)
@@ -340,13 +329,13 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
 
     champion_now = _champion(stack)
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
-    _wait_until_idle(admin, ["flights_scoring", "flights_monitoring"])
+    admin.wait_until_idle(["flights_scoring", "flights_monitoring"])
     rescore = admin.trigger("flights_scoring", conf={"days": [SCORED_DAY], "rescore": True})
     assert admin.wait_for_run("flights_scoring", rescore, timeout=600) == "success"
     predictions = pd.read_parquet(data_root / "predictions" / f"ds={SCORED_DAY}")
     assert set(predictions["model_version"].astype(str)) == {str(champion_now)}
     assert set(predictions["airflow_run_id"]) == {rescore}
-    _wait_until_idle(admin, ["flights_scoring", "flights_monitoring"])  # monitoring follows on its own
+    admin.wait_until_idle(["flights_scoring", "flights_monitoring"])  # monitoring follows on its own
     monitored = pd.read_parquet(data_root / "monitoring" / f"ds={SCORED_DAY}")
     assert list(monitored["model_version"].astype(str)) == [str(champion_now)]
 
