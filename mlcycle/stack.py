@@ -23,7 +23,9 @@ from pathlib import Path
 from mlcycle.config import REPO_ROOT, settings
 
 COMPONENTS = ("mlflow", "api-server", "scheduler", "dag-processor", "triggerer")
-USERS = {"admin": "admin", "approver": "op"}  # user name -> role of the simple auth manager
+# User name -> role of the simple auth manager. Every approver of MLCYCLE_APPROVERS is added as an
+# "op"; "analyst" is an "op" who is not an approver (may run DAGs, may not sign off).
+USERS = {"admin": "admin", "approver": "op", "analyst": "op"}
 
 
 class StackError(RuntimeError):
@@ -51,9 +53,37 @@ def _bin_dir() -> Path:
     return Path(sys.executable).parent
 
 
+def users() -> dict[str, str]:
+    """Every login of the embedded Airflow and its role: ``USERS`` plus the configured approvers."""
+    out = dict(USERS)
+    for name in settings().approvers:
+        out.setdefault(name, "op")
+    return out
+
+
+def _passwords_file() -> Path:
+    return _home() / "airflow" / "passwords.json"
+
+
 def passwords() -> dict[str, str]:
-    """Login of each user of the embedded Airflow (the password is the user name unless set)."""
-    return {user: os.environ.get(f"MLCYCLE_PASSWORD_{user.upper()}", user) for user in USERS}
+    """The password of each login: ``MLCYCLE_PASSWORD_<USER>`` when set, else a random one made the
+    first time and kept in ``<MLCYCLE_HOME>/airflow/passwords.json`` (git-ignored, mode 600), which
+    is also the file Airflow's simple auth manager reads. None is ever taken from the repository."""
+    path = _passwords_file()
+    try:
+        kept = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        kept = {}
+    out = {}
+    for user in users():
+        from_env = os.environ.get(f"MLCYCLE_PASSWORD_{user.upper()}", "").strip()
+        out[user] = from_env or kept.get(user) or secrets.token_urlsafe(12)
+    if out != kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(json.dumps(out, indent=1))
+    return out
 
 
 def stack_env() -> dict[str, str]:
@@ -64,9 +94,6 @@ def stack_env() -> dict[str, str]:
     secret_file = airflow_home / "jwt_secret"
     secret = secret_file.read_text().strip() if secret_file.exists() else ""
     approvers = ",".join(settings().approvers)
-    users = dict(USERS)
-    for name in settings().approvers:
-        users.setdefault(name, "op")
     env = dict(os.environ)
     env.update(
         {
@@ -86,8 +113,8 @@ def stack_env() -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users().items()),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file()),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{p.airflow}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -151,7 +178,21 @@ def _pid(name: str) -> int | None:
         os.kill(pid, 0)
     except (ProcessLookupError, ValueError):
         return None
+    if _is_zombie(pid):  # killed, but its parent (this process) has not reaped it yet
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        return None
     return pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def _port_busy(port: int) -> bool:
@@ -191,7 +232,7 @@ def _prepare_home() -> None:
     secret = airflow_home / "jwt_secret"
     if not secret.exists():
         secret.write_text(secrets.token_urlsafe(32))
-    (airflow_home / "passwords.json").write_text(json.dumps(passwords()))
+    passwords()
 
 
 def _healthy(name: str) -> bool:
@@ -280,19 +321,23 @@ with create_session() as session:
 
 
 def start(wait: bool = True) -> None:
-    """Start every component that is not running yet."""
-    if all(_pid(name) for name in COMPONENTS):
+    """Start every component that is not running. After a crash (a killed scheduler, a stopped
+    MLflow), only the missing components are started again; the others keep running."""
+    missing = [name for name in COMPONENTS if _pid(name) is None]
+    if not missing:
         return
-    if any(_pid(name) for name in COMPONENTS):
-        stop()
-    check_prerequisites()
-    _prepare_home()
+    fresh = len(missing) == len(COMPONENTS)
+    if fresh:
+        check_prerequisites()
+        _prepare_home()
     env = stack_env()
-    _migrate(env)
-    for name, cmd in _commands(env).items():
+    if fresh:
+        _migrate(env)
+    commands = _commands(env)
+    for name in missing:
         with open(_log_file(name), "a") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mlcycle.supervise", name, "--", *cmd],
+                [sys.executable, "-m", "mlcycle.supervise", name, "--", *commands[name]],
                 env=env,
                 cwd=str(_home()),
                 stdout=out,
@@ -303,10 +348,28 @@ def start(wait: bool = True) -> None:
         _pid_file(name).write_text(str(proc.pid))
     if wait:
         for name in ("mlflow", "api-server"):
-            _wait_healthy(name, timeout=180)
+            if name in missing:
+                _wait_healthy(name, timeout=180)
         for name in ("scheduler", "dag-processor", "triggerer"):
-            if _pid(name) is None:
+            if name in missing and _pid(name) is None:
                 raise StackError(f"{name} exited while starting; see {_log_file(name)}")
+
+
+def kill(name: str) -> None:
+    """Kill one component outright (SIGKILL to its whole process group, supervisor included), as a
+    crash or an out-of-memory kill would; ``start()`` brings it back."""
+    if name not in COMPONENTS:
+        raise ValueError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+    pid = _pid(name)
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _pid(name) is not None:
+            time.sleep(0.2)
+    _pid_file(name).unlink(missing_ok=True)
 
 
 def stop(timeout: float = 30) -> list[str]:

@@ -24,7 +24,7 @@ def stack_home(tmp_path_factory):
             "MLCYCLE_HOME": str(home),
             "MLCYCLE_AIRFLOW_PORT": str(_free_port()),
             "MLCYCLE_MLFLOW_PORT": str(_free_port()),
-            "MLCYCLE_APPROVERS": "approver",
+            "MLCYCLE_APPROVERS": "approver,approver2",
         }
     )
     os.environ.pop("MLCYCLE_DATA_ROOT", None)
@@ -45,15 +45,30 @@ def stack(stack_home):
         launcher.stop()
 
 
-@pytest.fixture(scope="session")
-def admin(stack):
+def _login(stack, user: str):
+    from mlcycle import stack as launcher
     from mlcycle.airflow_api import AirflowClient
 
-    return AirflowClient(stack["MLCYCLE_AIRFLOW_URL"], "admin", "admin")
+    return AirflowClient(stack["MLCYCLE_AIRFLOW_URL"], user, launcher.passwords()[user])
+
+
+@pytest.fixture(scope="session")
+def admin(stack):
+    return _login(stack, "admin")
 
 
 @pytest.fixture(scope="session")
 def approver(stack):
-    from mlcycle.airflow_api import AirflowClient
+    return _login(stack, "approver")
 
-    return AirflowClient(stack["MLCYCLE_AIRFLOW_URL"], "approver", "approver")
+
+@pytest.fixture(scope="session")
+def approver2(stack):
+    """A second configured approver: two people may answer the same sign-off."""
+    return _login(stack, "approver2")
+
+
+@pytest.fixture(scope="session")
+def analyst(stack):
+    """An "op" user who may run DAGs but is not among the approvers."""
+    return _login(stack, "analyst")

@@ -41,7 +41,7 @@ def _train(admin, approver, option: str, comment: str) -> tuple[str, int]:
         "GET", f"dags/flights_training/dagRuns/{run_id}/taskInstances/sign_off/-1/hitlDetails"
     )
     assert "MAE" in detail["body"], detail["body"]
-    assert [u["id"] for u in detail["assigned_users"]] == ["approver"]
+    assert [u["id"] for u in detail["assigned_users"]] == ["approver", "approver2"]
     approver.respond("flights_training", run_id, "sign_off", option, comment=comment)
     assert admin.wait_for_run("flights_training", run_id, timeout=600) == "success"
     version = admin.request(

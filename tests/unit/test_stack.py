@@ -58,3 +58,28 @@ def test_every_component_shares_one_home_and_reaches_spark_through_the_connectio
 
 def test_status_of_a_stack_never_started(home):
     assert stack.status() == {name: "stopped" for name in stack.COMPONENTS}
+
+
+def test_passwords_are_made_once_kept_out_of_the_repository_and_env_wins(home, monkeypatch):
+    monkeypatch.setenv("MLCYCLE_APPROVERS", "approver,approver2")
+    monkeypatch.delenv("MLCYCLE_PASSWORD_ADMIN", raising=False)
+    first = stack.passwords()
+    assert set(first) == {"admin", "approver", "analyst", "approver2"}
+    assert all(len(pw) >= 12 and pw != user for user, pw in first.items())
+    kept = home / "airflow" / "passwords.json"
+    assert json.loads(kept.read_text()) == first
+    assert kept.stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert stack.passwords() == first  # the same logins at every start
+    monkeypatch.setenv("MLCYCLE_PASSWORD_ADMIN", "from-the-environment")
+    assert stack.passwords()["admin"] == "from-the-environment"
+    assert json.loads(kept.read_text())["admin"] == "from-the-environment"  # what Airflow reads
+    assert stack.stack_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(kept)
+    from mlcycle.config import REPO_ROOT
+
+    assert not kept.resolve().is_relative_to(REPO_ROOT) or ".mlcycle" in kept.parts
+
+
+def test_only_the_approvers_and_an_analyst_besides_the_admin(home, monkeypatch):
+    monkeypatch.setenv("MLCYCLE_APPROVERS", "approver,approver2")
+    users = stack.stack_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",")
+    assert sorted(users) == sorted(["admin:admin", "approver:op", "analyst:op", "approver2:op"])
