@@ -7,7 +7,7 @@ are the validation set on which challenger and champion are compared.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
@@ -79,10 +79,13 @@ with DAG(
         ],
     )
 
-    @task
+    # The registry may be briefly away (a restart, a network blip): fail fast, retry, and find the
+    # version again if a first try had registered it (one version per run, whatever the tries).
+    @task(retries=4, retry_delay=timedelta(seconds=30))
     def register(run_id=None, dag=None) -> dict:
-        from mlcycle.registry import find_training_run, register_challenger
+        from mlcycle.registry import find_training_run, register_challenger, require_tracking_server
 
+        require_tracking_server(CFG.tracking_uri)
         mlflow_run = find_training_run(CFG.tracking_uri, CFG.model_name, run_id)
         version = register_challenger(CFG.tracking_uri, CFG.model_name, mlflow_run, run_id, dag.dag_id)
         return {"version": version, "mlflow_run_id": mlflow_run}

@@ -48,6 +48,38 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+class TrackingServerDown(RuntimeError):
+    """The MLflow tracking server does not answer; nothing was written to it."""
+
+
+def require_tracking_server(tracking_uri: str, timeout: float = 10.0) -> None:
+    """Fail at once, saying so, when the tracking server does not answer its health check.
+
+    The MLflow client retries a refused connection for minutes before giving up, with a message
+    about urllib3 retries; a task should instead fail fast, say what is wrong, and let Airflow retry
+    it. Only for an http(s) server (a local store has no server to be down)."""
+    import urllib.error
+    import urllib.request
+
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            if resp.status == 200:
+                return
+            problem = f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        problem = f"HTTP {exc.code}"
+    except OSError as exc:
+        problem = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    raise TrackingServerDown(
+        f"The MLflow tracking server at {tracking_uri} is not answering ({problem} from {url}). "
+        "Nothing was registered. Airflow retries this task; if the retries run out, start the "
+        "server (for the embedded stack: make start) and clear the task."
+    )
+
+
 def _is_missing(exc) -> bool:
     return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 
