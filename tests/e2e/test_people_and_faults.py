@@ -231,7 +231,8 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
     )
     tries_before = admin.task_instances("flights_data", run_id)["build_features"]["try_number"]
     stale = set(features.glob(".spark-staging-*"))
-    assert "build_features" in admin.clear("flights_data", run_id, ["build_features"], include_downstream=True)
+    # (Only the task: the day's features are announced already, so scoring need not run again.)
+    assert admin.clear("flights_data", run_id, ["build_features"], include_downstream=False) == ["build_features"]
     killed = None
     deadline = time.monotonic() + 900
     while killed is None and time.monotonic() < deadline:
@@ -257,4 +258,3 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
     assert ti["try_number"] == tries_before + 2, ti  # the killed try, then the retry
     after = pd.read_parquet(partition).sort_values("flight_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(after, before, check_like=True)
-    admin.wait_until_idle(["flights_data", "flights_scoring", "flights_monitoring"])
