@@ -216,7 +216,7 @@ def evidence(
         "experiment_id": run.info.experiment_id,
         "window": f"{params.get('window_start')}..{params.get('window_end')}",
         "val_days": params.get("val_days"),
-        "val_rows": metrics.get("val_rows"),
+        "val_rows": None if metrics.get("val_rows") is None else int(metrics["val_rows"]),  # a count
         "challenger_val_mae": challenger_mae,
         "challenger_val_rmse": metrics.get("val_rmse"),
         "champion_version": int(compared) if compared else None,

@@ -59,7 +59,9 @@ def _hitl(client, run_id: str) -> str:
 def _refused(client, run_id: str) -> int:
     """The status Airflow answers when this client tries to approve."""
     try:
-        client.request("PATCH", _hitl(client, run_id), json={"chosen_options": ["Approve"], "params_input": {}})
+        client.request(
+            "PATCH", _hitl(client, run_id), json={"chosen_options": ["Approve"], "params_input": {}}
+        )
     except AirflowError as exc:
         return int(str(exc).split(": ", 1)[1][:3])
     return 200
@@ -75,9 +77,9 @@ def _one_champion(stack) -> int:
 def test_sign_off_takes_one_answer_from_approvers_only_survives_the_scheduler_and_a_browser(
     stack, stack_home, admin, approver, approver2, analyst
 ):
-    from mlcycle import stack as launcher
-
     from ui_browser import answer_in_ui, browser_page, log_in
+
+    from mlcycle import stack as launcher
 
     before = _champion(stack)
     assert before is not None, "runs after test_lifecycle, with a champion"
@@ -116,7 +118,10 @@ def test_sign_off_takes_one_answer_from_approvers_only_survives_the_scheduler_an
             outcomes[client.username] = client.request(
                 "PATCH",
                 _hitl(client, first),
-                json={"chosen_options": [option], "params_input": {"comment": f"{option} by {client.username}"}},
+                json={
+                    "chosen_options": [option],
+                    "params_input": {"comment": f"{option} by {client.username}"},
+                },
             )
         except AirflowError as exc:
             outcomes[client.username] = exc
@@ -209,7 +214,11 @@ def _spark_driver_of(job_arg: str, day: str) -> int | None:
         except OSError:
             continue
         words = [w.decode(errors="replace") for w in cmd]
-        if "org.apache.spark.deploy.SparkSubmit" in words and any(job_arg in w for w in words) and day in words:
+        if (
+            "org.apache.spark.deploy.SparkSubmit" in words
+            and any(job_arg in w for w in words)
+            and day in words
+        ):
             return int(entry.name)
     return None
 
@@ -227,12 +236,16 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
 
     # Re-run the day's features, as a person clears the task in the UI; kill the job as it writes.
     run_id = next(
-        r["dag_run_id"] for r in admin.dag_runs("flights_data", limit=100) if (r["logical_date"] or "")[:10] == day
+        r["dag_run_id"]
+        for r in admin.dag_runs("flights_data", limit=100)
+        if (r["logical_date"] or "")[:10] == day
     )
     tries_before = admin.task_instances("flights_data", run_id)["build_features"]["try_number"]
     stale = set(features.glob(".spark-staging-*"))
     # (Only the task: the day's features are announced already, so scoring need not run again.)
-    assert admin.clear("flights_data", run_id, ["build_features"], include_downstream=False) == ["build_features"]
+    assert admin.clear("flights_data", run_id, ["build_features"], include_downstream=False) == [
+        "build_features"
+    ]
     killed = None
     deadline = time.monotonic() + 900
     while killed is None and time.monotonic() < deadline:
