@@ -12,6 +12,7 @@ from datetime import datetime
 # The Airflow modules this file needs through mlcycle, named so that the dag-processor imports them
 # once, before it starts a parser for the file ([dag_processor] parsing_pre_import_modules), instead
 # of in every parse.
+import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import airflow.providers.standard.decorators.python  # noqa: F401
 import airflow.providers.standard.operators.hitl  # noqa: F401
 from airflow.sdk import DAG, Param, TriggerRule, task
