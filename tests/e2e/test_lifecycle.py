@@ -8,6 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from stack_state import champion as _champion
+from stack_state import mlflow_client as _mlflow
+from stack_state import versions as _versions
+from stack_state import xcom as _xcom
 
 from mlcycle.cli import ALL_DAGS, run_data_window
 
@@ -17,18 +21,6 @@ MODEL = "flights_air_time"
 FIRST_DAY, DAYS = "2013-01-01", 3
 WINDOW = {"train_start": "2013-01-01", "train_end": "2013-01-02", "holdout_days": 1}
 SCORED_DAY = "2013-01-03"
-
-
-def _mlflow(stack):
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=stack["MLFLOW_TRACKING_URI"])
-
-
-def _champion(stack) -> int | None:
-    from mlcycle.registry import champion
-
-    return champion(stack["MLFLOW_TRACKING_URI"], MODEL)
 
 
 def _train(admin, approver, option: str, comment: str) -> tuple[str, int]:
@@ -194,16 +186,6 @@ def test_a_bad_drop_is_held_in_airflow_and_a_fixed_one_goes_through(stack, admin
     verdict = json.loads((data_root / "gates" / "raw_flights" / f"ds={HELD_DAY}.json").read_text())
     assert (verdict["success"], verdict["validated"], verdict["quarantined"]) == (True, len(lines) - 1, 0)
     assert any((data_root / "features" / f"ds={HELD_DAY}").glob("*.parquet"))
-
-
-def _xcom(admin, dag_id: str, run_id: str, task_id: str):
-    return admin.request(
-        "GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-    )["value"]
-
-
-def _versions(stack) -> dict[int, dict[str, str]]:
-    return {int(v.version): v.tags for v in _mlflow(stack).search_model_versions(f"name = '{MODEL}'")}
 
 
 def test_a_clearly_worse_challenger_is_rejected_by_rule_and_a_retried_registration_finds_it(stack, admin):

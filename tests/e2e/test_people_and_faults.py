@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from stack_state import champion as _champion
+from stack_state import versions as _versions
+from stack_state import xcom as _xcom
 
 from mlcycle.airflow_api import AirflowError
 
@@ -28,28 +31,6 @@ MODEL = "flights_air_time"
 TRAINING = "flights_training"
 WINDOW = {"train_start": "2013-01-01", "train_end": "2013-01-02", "holdout_days": 1}
 LET_THROUGH = {"min_improvement": -60.0, "carrier_tolerance": 60.0}  # any challenger reaches a person
-
-
-def _mlflow(stack):
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=stack["MLFLOW_TRACKING_URI"])
-
-
-def _versions(stack) -> dict[int, dict[str, str]]:
-    return {int(v.version): v.tags for v in _mlflow(stack).search_model_versions(f"name = '{MODEL}'")}
-
-
-def _champion(stack) -> int | None:
-    from mlcycle.registry import champion
-
-    return champion(stack["MLFLOW_TRACKING_URI"], MODEL)
-
-
-def _xcom(admin, dag_id: str, run_id: str, task_id: str):
-    return admin.request(
-        "GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-    )["value"]
 
 
 def _hitl(client, run_id: str) -> str:
