@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -80,10 +81,28 @@ class AirflowClient:
     ) -> str:
         """Trigger a run; ``logical_date`` (ISO, e.g. ``2013-01-10T00:00:00Z``) makes it the run of
         that day, as a scheduled run would be."""
-        body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
-        if run_id:
-            body["dag_run_id"] = run_id
-        return self.request("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        stamp = logical_date.replace("Z", "+00:00") if logical_date else datetime.now(UTC).isoformat()
+        run_id = run_id or f"manual__{stamp}"
+        body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}, "dag_run_id": run_id}
+        return self._create_once("POST", f"dags/{dag_id}/dagRuns", body)["dag_run_id"]
+
+    def _create_once(self, method: str, path: str, body: dict, attempts: int = 6) -> dict:
+        """POST a new object whose id is in ``body``, asking again when the metadata database was
+        busy. On SQLite a writer that holds the database past the busy timeout makes the API answer
+        500 "Database error" (or 503 "locked"), and the transaction was rolled back; if it was in
+        fact committed, the next attempt is told the id exists (409), and that object is the one."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.request(method, path, json=body)
+            except AirflowError as exc:
+                text = str(exc)
+                if attempt > 1 and ": 409 " in text:
+                    return {"dag_run_id": body["dag_run_id"]}
+                busy = ": 500 " in text and "Database error" in text or ": 503 " in text and "locked" in text
+                if not busy or attempt == attempts:
+                    raise
+                time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
 
     def backfill(
         self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 2, attempts: int = 10
@@ -136,6 +155,19 @@ class AirflowClient:
                 return
             time.sleep(3)
         raise AirflowError(f"still running after {timeout:.0f} s: {busy}")
+
+    def stop_unfinished(self) -> list[tuple[str, str]]:
+        """Cancel every unfinished backfill and mark every queued or running run failed (a pending
+        approval included), as a person would from the UI to start again from a clean state."""
+        stopped = []
+        for dag_id in [d["dag_id"] for d in self.request("GET", "dags", params={"limit": 100})["dags"]]:
+            for backfill in self.request("GET", "backfills", params={"dag_id": dag_id})["backfills"]:
+                if not backfill.get("completed_at"):
+                    self.request("PUT", f"backfills/{backfill['id']}/cancel")
+            for run in self.dag_runs(dag_id, state=["queued", "running"]):
+                self.request("PATCH", f"dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+                stopped.append((dag_id, run["dag_run_id"]))
+        return stopped
 
     def wait_for_backfill(
         self, backfill_id: int, dag_id: str, expected_runs: int, timeout: float = 1800

@@ -22,6 +22,12 @@ from pathlib import Path
 
 from mlcycle.config import REPO_ROOT, settings
 
+# The embedded Airflow keeps its metadata in SQLite, where one writer at a time holds the database.
+# Python's sqlite3 gives up after 5 s of waiting ("database is locked"), which a busy scheduler on
+# two cores can exceed; the API then answers 500 to a person's trigger. Airflow imports these.
+SQLITE_CONNECT_ARGS = {"timeout": 20}
+SQLITE_CONNECT_ARGS_ASYNC = {"timeout": 20}
+
 COMPONENTS = ("mlflow", "api-server", "scheduler", "dag-processor", "triggerer")
 # User name -> role of the simple auth manager. Every approver of MLCYCLE_APPROVERS is added as an
 # "op"; "analyst" is an "op" who is not an approver (may run DAGs, may not sign off).
@@ -117,6 +123,9 @@ def stack_env() -> dict[str, str]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file()),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{p.airflow}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            # Writers wait up to 20 s for the database instead of SQLite's 5 s (see SQLITE_CONNECT_ARGS).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "mlcycle.stack.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "mlcycle.stack.SQLITE_CONNECT_ARGS_ASYNC",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(p.airflow),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{p.airflow}",

@@ -1,0 +1,75 @@
+"""The REST client asks again when Airflow's SQLite database was busy, and never makes two runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlcycle import airflow_api
+from mlcycle.airflow_api import AirflowClient, AirflowError
+
+
+class _Resp:
+    def __init__(self, status: int, body: dict | None = None, text: str = ""):
+        self.status_code = status
+        self._body = body or {}
+        self.text = text or str(self._body)
+        self.content = b"x"
+
+    def json(self):
+        return self._body
+
+
+DB_ERROR = '{"detail":{"reason":"Database error","statement":"hidden"}}'
+
+
+def _client(monkeypatch, answers: list[_Resp]) -> tuple[AirflowClient, list[dict]]:
+    sent: list[dict] = []
+
+    def request(method, url, headers=None, timeout=None, json=None, **kw):
+        sent.append({"method": method, "url": url, "json": json})
+        answer = answers.pop(0)
+        if answer.status_code == 200:  # Airflow answers with the run it made
+            answer._body = {"dag_run_id": json["dag_run_id"]}
+        return answer
+
+    monkeypatch.setattr(airflow_api.requests, "request", request)
+    monkeypatch.setattr(airflow_api.time, "sleep", lambda s: None)
+    client = AirflowClient("http://af", "admin", "pw")
+    client._token = "t"
+    return client, sent
+
+
+def test_a_busy_database_is_asked_again_with_the_same_run_id(monkeypatch):
+    client, sent = _client(monkeypatch, [_Resp(500, text=DB_ERROR), _Resp(200)])
+    run_id = client.trigger("flights_rollback", conf={"version": 1})
+    assert len(sent) == 2
+    assert sent[0]["json"]["dag_run_id"] == sent[1]["json"]["dag_run_id"] == run_id
+    assert run_id.startswith("manual__")
+
+
+def test_a_run_committed_before_the_error_is_not_made_twice(monkeypatch):
+    client, sent = _client(monkeypatch, [_Resp(500, text=DB_ERROR), _Resp(409, text="already exists")])
+    run_id = client.trigger("flights_data", logical_date="2013-01-05T00:00:00Z")
+    assert run_id == "manual__2013-01-05T00:00:00+00:00"
+    assert len(sent) == 2
+
+
+def test_other_errors_are_not_retried(monkeypatch):
+    client, sent = _client(monkeypatch, [_Resp(409, text="already exists")])
+    with pytest.raises(AirflowError, match="409"):
+        client.trigger("flights_data", run_id="mine")
+    assert len(sent) == 1
+
+
+def test_the_embedded_airflow_waits_for_its_database_longer_than_sqlites_default():
+    from importlib import import_module
+
+    from mlcycle import stack
+
+    env = stack.stack_env()
+    for key in (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC",
+    ):
+        module, name = env[key].rsplit(".", 1)
+        assert getattr(import_module(module), name)["timeout"] >= 20
