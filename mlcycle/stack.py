@@ -113,7 +113,8 @@ def stack_env() -> dict[str, str]:
             "PYSPARK_DRIVER_PYTHON": sys.executable,
             "SPARK_LOCAL_IP": "127.0.0.1",
             "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            # MLCYCLE_DAGS_FOLDER: another folder of DAG files, e.g. the project's beside others.
+            "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("MLCYCLE_DAGS_FOLDER") or str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -1,0 +1,87 @@
+"""Backfill growth: Airflow's own backfill of the data DAG over 7, 30 and 90 days of 2013, with the
+scoring and monitoring that the new features start, and how the cost grows with the days.
+
+    .venv/bin/python bench/backfill_growth.py [--sizes 7 30 90] [--repeat 1] [--start 2013-02-01]
+
+On the embedded stack of ``bench/day_pipeline.py`` (same folder, same champion). Each backfill
+covers ``size`` days from ``--start`` (the larger ones include the smaller; Airflow reprocesses
+completed days), with the DAG's ``max_active_runs``. Timed from the backfill being created to the
+last of its runs ending ("data"), and to the scoring and monitoring runs the features started
+ending ("chain"), by the scheduler's timestamps. The sizes alternate order between rounds.
+Printed: seconds per size, seconds per day, and the ratio of each size to the next smaller one
+against the ratio of days (target: 90 days at most 3.3x of 30 days).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import date, timedelta
+
+import bench_stack
+
+
+def backfill(admin, start: str, days: int) -> dict:
+    end = (date.fromisoformat(start) + timedelta(days=days - 1)).isoformat()
+    downstream = ("flights_scoring", "flights_monitoring")
+    known = {d: {r["dag_run_id"] for r in bench_stack.latest_runs(admin, d, limit=100)} for d in downstream}
+    created = time.time()
+    job = admin.backfill("flights_data", start, end, max_active_runs=2)
+    runs = admin.wait_for_backfill(job["id"], "flights_data", expected_runs=days, timeout=6 * 3600)
+    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
+    if failed:
+        raise SystemExit(f"backfill {job['id']}: runs failed: {failed}")
+    admin.wait_until_idle(list(downstream), timeout=3600)
+    data_end = max(bench_stack.ts(r["end_date"]) for r in runs)
+    chain_end = data_end
+    for dag_id in downstream:
+        for r in bench_stack.latest_runs(admin, dag_id, limit=100):
+            if r["dag_run_id"] not in known[dag_id] and r.get("end_date"):
+                chain_end = max(chain_end, bench_stack.ts(r["end_date"]))
+    return {"data": data_end - created, "chain": chain_end - created}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[7, 30, 90])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--start", default="2013-02-01")
+    parser.add_argument("--home", default=str(bench_stack.REPO / ".mlcycle-bench"))
+    parser.add_argument("--stop", action="store_true", help="stop the stack at the end")
+    args = parser.parse_args(argv)
+
+    bench_stack.use(args.home)
+    from mlcycle import stack
+
+    bench_stack.up()
+    bench_stack.hold_training()
+    admin = bench_stack.client()
+    results: dict[int, list[dict]] = {n: [] for n in args.sizes}
+    try:
+        for i in range(args.repeat):
+            for n in args.sizes if i % 2 == 0 else args.sizes[::-1]:
+                got = backfill(admin, args.start, n)
+                results[n].append(got)
+                print(
+                    f"{n:3d} days: data {got['data']:7.1f} s ({got['data'] / n:5.1f} s/day), "
+                    f"chain {got['chain']:7.1f} s ({got['chain'] / n:5.1f} s/day)",
+                    flush=True,
+                )
+    finally:
+        if args.stop:
+            stack.stop()
+    print()
+    med = {
+        n: {k: statistics.median(r[k] for r in rs) for k in ("data", "chain")} for n, rs in results.items()
+    }
+    sizes = sorted(med)
+    for small, big in zip(sizes, sizes[1:], strict=False):
+        print(
+            f"{big} days / {small} days: data {med[big]['data'] / med[small]['data']:.2f}x, "
+            f"chain {med[big]['chain'] / med[small]['chain']:.2f}x, against {big / small:.2f}x the days"
+        )
+
+
+if __name__ == "__main__":
+    main()

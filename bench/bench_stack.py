@@ -1,0 +1,170 @@
+"""The embedded stack a benchmark runs on: its own folder and ports, the project's DAGs beside
+their no-op twins (``bench/twin_dags``), and a champion to score with. Started by the project's
+own launcher, as ``make demo`` starts it; kept up between benchmarks unless ``--stop``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DAGS = [
+    "flights_data",
+    "flights_training",
+    "flights_scoring",
+    "flights_monitoring",
+    "flights_archival",
+    "flights_rollback",
+]
+TWINS = ["twin_data", "twin_scoring", "twin_monitoring"]
+DAY_CHAIN = {"real": ("flights_data", "flights_scoring", "flights_monitoring"), "twin": tuple(TWINS)}
+SETUP_START, SETUP_DAYS = "2013-01-01", 7
+
+
+def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200) -> None:
+    """Point the launcher at the benchmark's stack (call before anything reads the settings)."""
+    home_path = Path(home).resolve()
+    dags = home_path / "dags"
+    dags.mkdir(parents=True, exist_ok=True)
+    for source in [*sorted((REPO / "dags").glob("*.py")), REPO / "bench" / "twin_dags" / "flights_twins.py"]:
+        link = dags / source.name
+        if not link.is_symlink():
+            link.symlink_to(source)
+    os.environ.update(
+        {
+            "MLCYCLE_HOME": str(home_path),
+            "MLCYCLE_DAGS_FOLDER": str(dags),
+            "MLCYCLE_AIRFLOW_PORT": str(airflow_port),
+            "MLCYCLE_MLFLOW_PORT": str(mlflow_port),
+            "MLCYCLE_APPROVERS": "approver",
+        }
+    )
+    for name in ("MLCYCLE_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLCYCLE_AIRFLOW_URL"):
+        os.environ.pop(name, None)
+
+
+def client(user: str = "admin"):
+    from mlcycle import stack
+    from mlcycle.airflow_api import AirflowClient
+
+    return AirflowClient(stack.stack_env()["MLCYCLE_AIRFLOW_URL"], user, stack.passwords()[user])
+
+
+def up() -> None:
+    """Start what is not running, wait for every DAG, unpause them; make a champion if none."""
+    from mlcycle import stack
+    from mlcycle.cli import run_data_window
+    from mlcycle.config import settings
+    from mlcycle.registry import champion
+
+    t0 = time.monotonic()
+    stack.start()
+    admin = client()
+    admin.wait_for_dags(DAGS + TWINS)
+    for dag_id in DAGS + TWINS:
+        admin.unpause(dag_id)
+    print(f"stack up in {time.monotonic() - t0:.0f} s", flush=True)
+    cfg = settings()
+    if champion(stack.stack_env()["MLFLOW_TRACKING_URI"], cfg.model_name) is not None:
+        return
+    print(f"set-up: {SETUP_DAYS} days of data from {SETUP_START}, a training, its approval", flush=True)
+    run_data_window(admin, SETUP_START, SETUP_DAYS)
+    train_end = (date.fromisoformat(SETUP_START) + timedelta(days=SETUP_DAYS - 2)).isoformat()
+    run_id = admin.trigger(
+        "flights_training", conf={"train_start": SETUP_START, "train_end": train_end, "holdout_days": 2}
+    )
+    client("approver").respond("flights_training", run_id, "sign_off", "Approve", comment="benchmark")
+    if admin.wait_for_run("flights_training", run_id) != "success":
+        raise SystemExit(f"the set-up training {run_id} failed")
+    admin.wait_until_idle(["flights_scoring", "flights_monitoring"], timeout=1200)
+    print(f"set-up done in {time.monotonic() - t0:.0f} s", flush=True)
+
+
+def restart_scheduler(preload: bool) -> None:
+    """The scheduler again, with the tasks' libraries preloaded or not (``mlcycle.preload``)."""
+    from mlcycle import stack
+
+    os.environ["MLCYCLE_PRELOAD"] = "1" if preload else "0"
+    stack.kill("scheduler")
+    stack.start()
+    admin = client()
+    deadline = time.monotonic() + 120
+    started = datetime.now().astimezone().timestamp()
+    while time.monotonic() < deadline:
+        beat = admin.request("GET", "monitor/health")["scheduler"].get("latest_scheduler_heartbeat")
+        if beat and ts(beat) > started:
+            return
+        time.sleep(1)
+    raise SystemExit("the scheduler did not come back within 120 s")
+
+
+def hold_training() -> None:
+    """No training starts during a measurement (monitoring may ask for one): pause its DAG."""
+    client().request("PATCH", "dags/flights_training", json={"is_paused": True})
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def latest_runs(admin, dag_id: str, limit: int = 20) -> list[dict]:
+    """The most recent runs of a DAG, oldest first."""
+    return admin.dag_runs(dag_id, order_by="-id", limit=limit)[::-1]
+
+
+def new_run(admin, dag_id: str, known: set[str], timeout: float = 900) -> dict:
+    """The first run of ``dag_id`` not in ``known`` (an asset-started one), once it has finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [r for r in latest_runs(admin, dag_id) if r["dag_run_id"] not in known]
+        if fresh and fresh[-1]["state"] in ("success", "failed"):
+            return fresh[-1]
+        time.sleep(1)
+    raise SystemExit(f"no finished new run of {dag_id} after {timeout:.0f} s")
+
+
+def run_day(admin, kind: str, day: str) -> dict:
+    """One day through the chain (data, then the asset-started scoring and monitoring): seconds from
+    the data run being queued to the monitoring run ending, by the scheduler's own timestamps."""
+    data_dag, scoring_dag, monitoring_dag = DAY_CHAIN[kind]
+    known = {d: {r["dag_run_id"] for r in latest_runs(admin, d)} for d in (scoring_dag, monitoring_dag)}
+    run_id = admin.trigger(
+        data_dag, logical_date=f"{day}T00:00:00Z", run_id=f"bench__{kind}__{day}__{time.time():.0f}"
+    )
+    if admin.wait_for_run(data_dag, run_id) != "success":
+        raise SystemExit(f"{data_dag} {run_id} failed")
+    data = admin.dag_run(data_dag, run_id)
+    scoring = new_run(admin, scoring_dag, known[scoring_dag])
+    monitoring = new_run(admin, monitoring_dag, known[monitoring_dag])
+    for run, dag_id in ((scoring, scoring_dag), (monitoring, monitoring_dag)):
+        if run["state"] != "success":
+            raise SystemExit(f"{dag_id} {run['dag_run_id']} failed")
+    tasks: dict[str, float] = {}
+    for step, (dag_id, rid) in enumerate(
+        ((data_dag, run_id), (scoring_dag, scoring["dag_run_id"]), (monitoring_dag, monitoring["dag_run_id"]))
+    ):
+        tis = admin.request("GET", f"dags/{dag_id}/dagRuns/{rid}/taskInstances", params={"limit": 100})
+        for ti in tis["task_instances"]:
+            if ti.get("duration") is not None:
+                name = f"{('data', 'scoring', 'monitoring')[step]}.{ti['task_id']}"
+                tasks[name] = tasks.get(name, 0.0) + ti["duration"]
+    spark = sum(
+        v
+        for k, v in tasks.items()
+        if k.split(".")[1] in ("validate_raw", "build_features", "score", "monitor")
+    )
+    return {
+        "seconds": ts(monitoring["end_date"]) - ts(data["queued_at"]),
+        "spark_tasks": spark,
+        "tasks": tasks,
+        "runs": {
+            "data": ts(data["end_date"]) - ts(data["queued_at"]),
+            "scoring": ts(scoring["end_date"]) - ts(scoring["queued_at"]),
+            "monitoring": ts(monitoring["end_date"]) - ts(monitoring["queued_at"]),
+        },
+    }

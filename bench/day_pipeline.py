@@ -1,0 +1,102 @@
+"""One day's pipeline against its no-op twin: the share of a day's wall time that is real work.
+
+    .venv/bin/python bench/day_pipeline.py [--repeat 5] [--preload both] [--home .mlcycle-bench] [--stop]
+
+On the embedded stack (started here by the project's launcher, with a champion made on the first
+week of 2013 if there is none), each round takes a new day of 2013 through the real chain,
+``flights_data`` -> ``flights_scoring`` -> ``flights_monitoring`` (the two later DAGs started by
+their assets, as in production), and the same day through the twins of ``bench/twin_dags``: the
+same task graphs, assets, mapped tasks and branches, with tasks that do nothing. A day's time runs
+from the data run being queued to the monitoring run ending, by the scheduler's timestamps. The
+two kinds alternate which goes first, so noise hits both alike. Printed: each round, the medians,
+their ratio (target: at most 1.5), the part of the real day spent inside the Spark tasks, and each
+run's and task's median time. With ``--preload both`` this is done twice, the scheduler restarted
+in between: without, then with the tasks' libraries preloaded (``mlcycle/preload.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from datetime import date, timedelta
+
+import bench_stack
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--home", default=str(bench_stack.REPO / ".mlcycle-bench"))
+    parser.add_argument(
+        "--first-day", default="2013-01-08", help="the first day measured (later days follow)"
+    )
+    parser.add_argument(
+        "--preload",
+        choices=["on", "off", "both"],
+        default="both",
+        help="the scheduler preloads the tasks' libraries (mlcycle.preload): on, off, or both in turn",
+    )
+    parser.add_argument("--stop", action="store_true", help="stop the stack at the end")
+    args = parser.parse_args(argv)
+
+    bench_stack.use(args.home)
+    from mlcycle import stack
+
+    bench_stack.up()
+    bench_stack.hold_training()
+    admin = bench_stack.client()
+    first = date.fromisoformat(args.first_day)
+    modes = ["off", "on"] if args.preload == "both" else [args.preload]
+    summaries = {}
+    try:
+        for mode in modes:
+            bench_stack.restart_scheduler(preload=mode == "on")
+            print(f"-- the tasks' libraries preloaded in the scheduler: {mode}", flush=True)
+            rows = []
+            for i in range(args.repeat):
+                day = first.isoformat()
+                first += timedelta(days=1)
+                order = ("real", "twin") if i % 2 == 0 else ("twin", "real")
+                got = {kind: bench_stack.run_day(admin, kind, day) for kind in order}
+                rows.append(got)
+                print(
+                    f"{day}: real {got['real']['seconds']:6.1f} s (Spark tasks {got['real']['spark_tasks']:5.1f} s)"
+                    f"   no-op twin {got['twin']['seconds']:6.1f} s"
+                    f"   ratio {got['real']['seconds'] / got['twin']['seconds']:.2f}",
+                    flush=True,
+                )
+            summaries[mode] = rows
+    finally:
+        if args.stop:
+            stack.stop()
+    for mode, rows in summaries.items():
+        summarize(mode, rows)
+
+
+def summarize(mode: str, rows: list[dict]) -> None:
+    real = statistics.median(r["real"]["seconds"] for r in rows)
+    twin = statistics.median(r["twin"]["seconds"] for r in rows)
+    spark = statistics.median(r["real"]["spark_tasks"] for r in rows)
+    ratios = [r["real"]["seconds"] / r["twin"]["seconds"] for r in rows]
+    print()
+    print(f"== preload {mode}: median of {len(rows)} days: real {real:.1f} s, no-op twin {twin:.1f} s")
+    print(
+        f"real / twin: {real / twin:.2f} (median of the per-day ratios {statistics.median(ratios):.2f}; "
+        "target <= 1.5)"
+    )
+    print(
+        f"inside the Spark tasks (validate_raw, build_features, score, monitor): {spark:.1f} s of the real day"
+    )
+    print("where the time goes (median seconds per day)   real    no-op twin")
+    for part in ("data", "scoring", "monitoring"):
+        real_s = statistics.median(r["real"]["runs"][part] for r in rows)
+        twin_s = statistics.median(r["twin"]["runs"][part] for r in rows)
+        print(f"  {part} run, queued to end{'':22s}{real_s:6.1f}   {twin_s:6.1f}")
+    for name in sorted(rows[0]["real"]["tasks"]):
+        real_s = statistics.median(r["real"]["tasks"].get(name, 0.0) for r in rows)
+        twin_s = statistics.median(r["twin"]["tasks"].get(name, 0.0) for r in rows)
+        print(f"  task {name:40s}{real_s:6.1f}   {twin_s:6.1f}")
+
+
+if __name__ == "__main__":
+    main()
