@@ -245,6 +245,19 @@ def _prepare_home() -> None:
     passwords()
 
 
+def _link_airflow_config() -> None:
+    """``$AIRFLOW_HOME/config/airflow_local_settings.py`` is the project's (``deploy/airflow/config``):
+    the scheduler preloads the tasks' libraries (``mlcycle.preload``). A file of the user's own
+    there is left as it is."""
+    target = REPO_ROOT / "deploy" / "airflow" / "config" / "airflow_local_settings.py"
+    link = _home() / "airflow" / "config" / "airflow_local_settings.py"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() != target.resolve():
+        link.unlink()
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(target)
+
+
 def _healthy(name: str) -> bool:
     p = ports()
     urls = {
@@ -340,6 +353,7 @@ def start(wait: bool = True) -> None:
     if fresh:
         check_prerequisites()
         _prepare_home()
+    _link_airflow_config()
     env = stack_env()
     if fresh:
         _migrate(env)

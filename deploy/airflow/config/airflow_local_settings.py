@@ -1,0 +1,14 @@
+"""Airflow imports this module at the start of each of its processes (from ``$AIRFLOW_HOME/config``).
+
+In the scheduler, whose LocalExecutor forks every task process, it imports the heavy libraries the
+tasks use (MLflow, pandas, matplotlib) once, so each task starts with them loaded: see
+``mlcycle/preload.py``. Other processes are left as they are.
+"""
+
+try:
+    from mlcycle.preload import preload, wanted
+except ImportError:  # the project's package is not importable here: nothing to preload
+    pass
+else:
+    if wanted():
+        preload()

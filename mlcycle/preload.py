@@ -1,0 +1,61 @@
+"""Heavy libraries the tasks use, imported once in the process that starts the task processes.
+
+Airflow's LocalExecutor forks every task process from its workers, which are forked from the
+scheduler. A library the scheduler has imported before it starts its workers is therefore loaded in
+every task process from its first instruction, instead of being imported again by each task: MLflow
+alone takes 2 to 6 s to import on two cores, pandas and matplotlib 1 to 2 s each, and most tasks of
+the training, scoring and monitoring DAGs need one of them. ``airflow_local_settings.py`` (under
+``deploy/airflow/config``, which Airflow imports at the start of each of its processes) calls
+``preload()`` in the scheduler only. ``MLCYCLE_PRELOAD=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import time
+
+# What the tasks of the DAGs import when they run (the Spark jobs run in processes of their own).
+MODULES = (
+    "pandas",
+    "pyarrow.parquet",
+    "mlflow",
+    "mlflow.tracking",
+    "mlflow.artifacts",
+    "matplotlib",
+    "matplotlib.pyplot",
+)
+
+log = logging.getLogger(__name__)
+
+
+def wanted(argv: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
+    """Only in the scheduler, whose executor forks the task processes, and unless turned off."""
+    argv = sys.argv if argv is None else argv
+    env = os.environ if env is None else env
+    return argv[1:2] == ["scheduler"] and env.get("MLCYCLE_PRELOAD", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+def preload(modules: tuple[str, ...] = MODULES) -> list[str]:
+    """Import ``modules``; one that fails is left to the task that needs it, with a warning."""
+    t0 = time.perf_counter()
+    loaded = []
+    for name in modules:
+        try:
+            if name == "matplotlib.pyplot":
+                import matplotlib
+
+                matplotlib.use("Agg")  # no display in a scheduler; the chart task uses Agg too
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception as exc:  # a missing optional library must not stop the scheduler
+            log.warning("not preloaded for the tasks: %s (%s)", name, exc)
+    log.info("preloaded for the task processes in %.1f s: %s", time.perf_counter() - t0, ", ".join(loaded))
+    return loaded
