@@ -17,6 +17,10 @@ def build_features(
 ) -> pd.DataFrame:
     """``flights``/``weather``: validated rows with a ``ds`` column of day timestamps."""
     day = pd.Timestamp(ds)
+    if flights["ds"].dtype == object:  # dates, as toPandas gives them
+        flights = flights.assign(ds=pd.to_datetime(flights["ds"]))
+    if weather["ds"].dtype == object:
+        weather = weather.assign(ds=pd.to_datetime(weather["ds"]))
     of_day = flights[flights["ds"] == day]
     w = weather[weather["ds"] == day]
     w = w.assign(wind_speed=w["wind_speed"].where(w["wind_speed"] <= WIND_SPEED_MAX_MPH))
