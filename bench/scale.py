@@ -113,10 +113,18 @@ def _partitions(base: Path, days: list[str]) -> list[str]:
     return [str(base / f"ds={d}") for d in days]
 
 
+def _days(spark, base: Path, days: list[str]):
+    """The given days of a dataset written by ``prepare`` (partition pruning reads only those)."""
+    from pyspark.sql import functions as F
+
+    return spark.read.parquet(str(base)).where(F.col("ds").cast("string").isin(days))
+
+
 def job(args) -> dict:
     """One job in this process; returns its seconds (after the session is up) and rows."""
     w = windows(args)
-    data = Path(args.work) / f"x{args.copies}"
+    copies = args.copies[0]  # one size per job process
+    data = Path(args.work) / f"x{copies}"
     out = data / f"out_{args.job}"
     shutil.rmtree(out, ignore_errors=True)
     if args.job == "pandas_features":
@@ -150,16 +158,14 @@ def job(args) -> dict:
 
     from pyspark.sql import functions as F
 
-    spark = session(args.master, f"scale-{args.job} x{args.copies}")
+    spark = session(args.master, f"scale-{args.job} x{copies}")
     t0 = time.perf_counter()
     if args.job == "features":
         from spark_jobs.build_features import read_planes
         from spark_jobs.common import read_partitions
         from spark_jobs.flights.features import build_features
 
-        flights = spark.read.option("basePath", str(data / "validated" / "flights")).parquet(
-            *_partitions(data / "validated" / "flights", w["flight_days"])
-        )
+        flights = _days(spark, data / "validated" / "flights", w["flight_days"])
         weather = read_partitions(spark, args.data_root, "validated/weather", w["feature_days"])
         planes = read_planes(spark, args.data_root)
         rows = 0
@@ -174,11 +180,8 @@ def job(args) -> dict:
         from spark_jobs.flights.model import make_pipeline
         from spark_jobs.flights.project import LABEL
 
-        base = str(data / "features_in")
         if args.job == "training":
-            train = spark.read.option("basePath", base).parquet(
-                *_partitions(data / "features_in", w["train"])
-            )
+            train = _days(spark, data / "features_in", w["train"])
             train = train.where(F.col(LABEL).isNotNull())
             pipeline = make_pipeline()
             forest = next(s for s in pipeline.getStages() if isinstance(s, RandomForestRegressor))
@@ -188,7 +191,7 @@ def job(args) -> dict:
             rows = train.count()
         else:
             model = PipelineModel.load(str(data / "model"))
-            days = spark.read.option("basePath", base).parquet(*_partitions(data / "features_in", w["score"]))
+            days = _days(spark, data / "features_in", w["score"])
             model.transform(days).select("flight_id", "ds", "prediction").write.parquet(str(out))
             rows = spark.read.parquet(str(out)).count()
     seconds = time.perf_counter() - t0
@@ -327,7 +330,7 @@ def main(argv=None) -> None:
             ex = med(name, k, "executor_mb")
             print(
                 f"{name:16s}  x{k:<5d}  {med(name, k, 'seconds'):8.1f}   {med(name, k, 'seconds') / base:8.2f}"
-                f"   {med(name, k, 'driver_mb'):9.0f}   {ex if ex is None else round(ex):>11}"
+                f"   {med(name, k, 'driver_mb'):9.0f}   {'-' if ex is None else str(round(ex)):>11}"
             )
     if {"features", "pandas_features"} <= set(args.jobs):
         for k in args.copies:
