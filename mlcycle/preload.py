@@ -12,7 +12,6 @@ the training, scoring and monitoring DAGs need one of them. ``airflow_local_sett
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import time
@@ -27,8 +26,6 @@ MODULES = (
     "matplotlib",
     "matplotlib.pyplot",
 )
-
-log = logging.getLogger(__name__)
 
 
 def wanted(argv: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
@@ -56,6 +53,12 @@ def preload(modules: tuple[str, ...] = MODULES) -> list[str]:
             importlib.import_module(name)
             loaded.append(name)
         except Exception as exc:  # a missing optional library must not stop the scheduler
-            log.warning("not preloaded for the tasks: %s (%s)", name, exc)
-    log.info("preloaded for the task processes in %.1f s: %s", time.perf_counter() - t0, ", ".join(loaded))
+            print(f"mlcycle: not preloaded for the tasks: {name} ({exc})", file=sys.stderr, flush=True)
+    # Airflow's logging is not set up yet when its local settings are imported: say it on stderr,
+    # which the scheduler's log keeps.
+    print(
+        f"mlcycle: preloaded for the task processes in {time.perf_counter() - t0:.1f} s: {', '.join(loaded)}",
+        file=sys.stderr,
+        flush=True,
+    )
     return loaded
