@@ -70,16 +70,12 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[7, 30, 90])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--start", default="2013-02-01")
-    parser.add_argument("--home", default=str(bench_stack.REPO / ".mlcycle-bench"))
-    parser.add_argument("--stop", action="store_true", help="stop the stack at the end")
+    bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    bench_stack.use(args.home)
+    admin = bench_stack.ready(args.home)
     from mlcycle import stack
 
-    bench_stack.up()
-    bench_stack.hold_training()
-    admin = bench_stack.client()
     results: dict[int, list[dict]] = {n: [] for n in args.sizes}
     try:
         for i in range(args.repeat):

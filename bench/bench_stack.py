@@ -13,17 +13,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DAGS = [
-    "flights_data",
-    "flights_training",
-    "flights_scoring",
-    "flights_monitoring",
-    "flights_archival",
-    "flights_rollback",
-]
 TWINS = ["twin_data", "twin_scoring", "twin_monitoring"]
 DAY_CHAIN = {"real": ("flights_data", "flights_scoring", "flights_monitoring"), "twin": tuple(TWINS)}
 SETUP_START, SETUP_DAYS = "2013-01-01", 7
+
+
+def add_arguments(parser) -> None:
+    """``--home`` and ``--stop``, the same for every benchmark that runs on the stack."""
+    parser.add_argument("--home", default=str(REPO / ".mlcycle-bench"), help="the stack's folder")
+    parser.add_argument("--stop", action="store_true", help="stop the stack at the end")
+
+
+def ready(home: str):
+    """The stack of ``home`` up, with a champion and no training starting; the admin's client."""
+    use(home)
+    up()
+    hold_training()
+    return client()
 
 
 def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200) -> None:
@@ -58,6 +64,7 @@ def client(user: str = "admin"):
 def up() -> None:
     """Start what is not running, wait for every DAG, unpause them; make a champion if none."""
     from mlcycle import stack
+    from mlcycle.cli import ALL_DAGS as DAGS
     from mlcycle.cli import run_data_window
     from mlcycle.config import settings
     from mlcycle.registry import champion

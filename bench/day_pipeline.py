@@ -26,7 +26,6 @@ import bench_stack
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--home", default=str(bench_stack.REPO / ".mlcycle-bench"))
     parser.add_argument(
         "--first-day", default="2013-01-08", help="the first day measured (later days follow)"
     )
@@ -36,15 +35,12 @@ def main(argv=None) -> None:
         default="both",
         help="the scheduler preloads the tasks' libraries (mlcycle.preload): on, off, or both in turn",
     )
-    parser.add_argument("--stop", action="store_true", help="stop the stack at the end")
+    bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    bench_stack.use(args.home)
+    admin = bench_stack.ready(args.home)
     from mlcycle import stack
 
-    bench_stack.up()
-    bench_stack.hold_training()
-    admin = bench_stack.client()
     first = date.fromisoformat(args.first_day)
     modes = ["off", "on"] if args.preload == "both" else [args.preload]
     summaries = {}
