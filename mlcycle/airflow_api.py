@@ -22,6 +22,13 @@ class AirflowError(RuntimeError):
     pass
 
 
+def _database_busy(exc: AirflowError) -> bool:
+    """The API refused because another writer held the metadata database (SQLite): 503 "locked",
+    or 500 "Database error" once the wait for it ran out. Nothing was written; asking again is safe."""
+    text = str(exc)
+    return (": 503 " in text and "locked" in text) or (": 500 " in text and "Database error" in text)
+
+
 @dataclass
 class AirflowClient:
     base_url: str
@@ -84,22 +91,15 @@ class AirflowClient:
         stamp = logical_date.replace("Z", "+00:00") if logical_date else datetime.now(UTC).isoformat()
         run_id = run_id or f"manual__{stamp}"
         body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}, "dag_run_id": run_id}
-        return self._create_once("POST", f"dags/{dag_id}/dagRuns", body)["dag_run_id"]
-
-    def _create_once(self, method: str, path: str, body: dict, attempts: int = 6) -> dict:
-        """POST a new object whose id is in ``body``, asking again when the metadata database was
-        busy. On SQLite a writer that holds the database past the busy timeout makes the API answer
-        500 "Database error" (or 503 "locked"), and the transaction was rolled back; if it was in
-        fact committed, the next attempt is told the id exists (409), and that object is the one."""
-        for attempt in range(1, attempts + 1):
+        # Asked again while the database is busy; a 409 on a later attempt means an earlier one was
+        # committed after all, and that run (same id) is the one.
+        for attempt in range(1, 7):
             try:
-                return self.request(method, path, json=body)
+                return self.request("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
             except AirflowError as exc:
-                text = str(exc)
-                if attempt > 1 and ": 409 " in text:
-                    return {"dag_run_id": body["dag_run_id"]}
-                busy = ": 500 " in text and "Database error" in text or ": 503 " in text and "locked" in text
-                if not busy or attempt == attempts:
+                if attempt > 1 and ": 409 " in str(exc):
+                    return run_id
+                if not _database_busy(exc) or attempt == 6:
                     raise
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
@@ -110,7 +110,7 @@ class AirflowClient:
         """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive).
 
         On SQLite the API refuses to create a backfill while another writer holds the database
-        (503, "Database is locked"); nothing was created then, so it is asked again."""
+        (``_database_busy``); nothing was created then, so it is asked again."""
         body = {
             "dag_id": dag_id,
             "from_date": f"{from_date}T00:00:00Z",
@@ -123,7 +123,7 @@ class AirflowClient:
             try:
                 return self.request("POST", "backfills", json=body)
             except AirflowError as exc:
-                if "503" not in str(exc) or "locked" not in str(exc) or attempt == attempts:
+                if not _database_busy(exc) or attempt == attempts:
                     raise
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
