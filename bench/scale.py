@@ -168,11 +168,11 @@ def job(args) -> dict:
         flights = _days(spark, data / "validated" / "flights", w["flight_days"])
         weather = read_partitions(spark, args.data_root, "validated/weather", w["feature_days"])
         planes = read_planes(spark, args.data_root)
-        rows = 0
         for ds in w["feature_days"]:
-            table = build_features(flights, weather, ds, planes=planes).drop("ds")
-            table.write.parquet(str(out / f"ds={ds}"))
-            rows += spark.read.parquet(str(out / f"ds={ds}")).count()
+            build_features(flights, weather, ds, planes=planes).drop("ds").write.parquet(
+                str(out / f"ds={ds}")
+            )
+        rows = spark.read.parquet(str(out)).count()  # the days written, read back once
     else:
         from pyspark.ml import PipelineModel
         from pyspark.ml.regression import RandomForestRegressor
