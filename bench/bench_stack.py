@@ -32,7 +32,7 @@ def ready(home: str):
     return client()
 
 
-def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200) -> None:
+def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200, connect_port: int = 15202) -> None:
     """Point the launcher at the benchmark's stack (call before anything reads the settings)."""
     home_path = Path(home).resolve()
     dags = home_path / "dags"
@@ -47,6 +47,7 @@ def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200) -> None:
             "MLCYCLE_DAGS_FOLDER": str(dags),
             "MLCYCLE_AIRFLOW_PORT": str(airflow_port),
             "MLCYCLE_MLFLOW_PORT": str(mlflow_port),
+            "MLCYCLE_SPARK_CONNECT_PORT": str(connect_port),
             "MLCYCLE_APPROVERS": "approver",
         }
     )
@@ -122,6 +123,17 @@ def ts(value: str) -> float:
 def latest_runs(admin, dag_id: str, limit: int = 20) -> list[dict]:
     """The most recent runs of a DAG, oldest first."""
     return admin.dag_runs(dag_id, order_by="-id", limit=limit)[::-1]
+
+
+def next_free_day(admin) -> str:
+    """The day after the latest one any data DAG (real or twin) has a run for: a logical date
+    has one run per DAG, so each measured day is a new one."""
+    latest = SETUP_START
+    for kind in DAY_CHAIN:
+        for run in admin.dag_runs(DAY_CHAIN[kind][0], order_by="-logical_date", limit=1):
+            if run.get("logical_date"):
+                latest = max(latest, run["logical_date"][:10])
+    return (date.fromisoformat(latest) + timedelta(days=1)).isoformat()
 
 
 def new_run(admin, dag_id: str, known: set[str], timeout: float = 900) -> dict:

@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
-        "--first-day", default="2013-01-08", help="the first day measured (later days follow)"
+        "--first-day",
+        help="the first day measured (later days follow); default: the day after the stack's latest",
     )
     parser.add_argument(
         "--preload",
@@ -41,7 +42,7 @@ def main(argv=None) -> None:
     admin = bench_stack.ready(args.home)
     from mlcycle import stack
 
-    first = date.fromisoformat(args.first_day)
+    first = date.fromisoformat(args.first_day or bench_stack.next_free_day(admin))
     modes = ["off", "on"] if args.preload == "both" else [args.preload]
     summaries = {}
     try:

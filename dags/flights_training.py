@@ -83,6 +83,7 @@ with DAG(
             "--airflow-run-id",
             "{{ run_id }}",
         ],
+        connect=False,  # MLflow logs a Spark model only from a JVM of its own: always spark-submit
     )
 
     # The registry may be briefly away (a restart, a network blip): fail fast, retry, and find the

@@ -60,3 +60,18 @@ def days_between(start: str, end: str) -> list[str]:
 
 def next_day(ds: str) -> str:
     return (date.fromisoformat(ds) + timedelta(days=1)).isoformat()
+
+
+def spark_conf() -> dict[str, str]:
+    """Small defaults for one machine; a cluster overrides them through MLCYCLE_SPARK_CONF
+    (``key=value,key=value``) without touching the DAGs."""
+    conf = {
+        "spark.sql.shuffle.partitions": "4",
+        "spark.driver.memory": "2g",
+        "spark.ui.enabled": "false",
+        "spark.log.level": "WARN",
+    }
+    for item in filter(None, os.environ.get("MLCYCLE_SPARK_CONF", "").split(",")):
+        key, _, value = item.partition("=")
+        conf[key.strip()] = value.strip()
+    return conf

@@ -10,7 +10,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlcycle.config import REPO_ROOT, settings
+from mlcycle.config import REPO_ROOT, settings, spark_conf
 from mlcycle.gates import GATE_FAILED_EXIT, held_day_message
 
 PROJECT = "flights"
@@ -29,40 +29,98 @@ MONITORING = asset("monitoring")
 CHAMPION = Asset(name=f"{PROJECT}_champion", uri=f"mlcycle://models/{settings().model_name}/champion")
 
 
-def spark_conf() -> dict[str, str]:
-    """Small defaults for one machine; a cluster overrides them through MLCYCLE_SPARK_CONF
-    (``key=value,key=value``) without touching the DAGs."""
-    conf = {
-        "spark.sql.shuffle.partitions": "4",
-        "spark.driver.memory": "2g",
-        "spark.ui.enabled": "false",
-        "spark.log.level": "WARN",
-    }
-    for item in filter(None, os.environ.get("MLCYCLE_SPARK_CONF", "").split(",")):
-        key, _, value = item.partition("=")
-        conf[key.strip()] = value.strip()
-    return conf
-
-
 def _arg(args: Sequence[str], name: str) -> str | None:
     args = list(args or [])
     return args[args.index(name) + 1] if name in args[:-1] else None
 
 
+CONNECT_CONN_ID = "spark_connect"
+
+
+def connect_url() -> str | None:
+    """The ``sc://`` URL of the ``spark_connect`` connection, or None when there is none."""
+    from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return SparkConnectHook(CONNECT_CONN_ID).get_connection_url()
+    except AirflowNotFoundException:
+        return None
+
+
+def connect_answers(url: str, timeout: float = 3.0) -> bool:
+    """Whether something listens at the host and port of an ``sc://`` URL."""
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    try:
+        with socket.create_connection((where.hostname, where.port or 15002), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 class SparkJob(SparkSubmitOperator):
-    """``spark-submit`` of an entry point, where a day held by a data-quality gate (the job's exit
-    status ``GATE_FAILED_EXIT``) fails the task at once, without its retries, and the log says
-    which rules held the day and where to look. Any other failure keeps the usual retries."""
+    """A Spark entry point of ``spark_jobs/``, run where the Airflow connections say.
+
+    - With a ``spark_connect`` connection (the embedded stack keeps one to its own long-lived
+      Spark Connect server), the entry point's ``main`` runs in the task's own process, with
+      ``SPARK_REMOTE`` set to the server: no JVM is started for the task, and the job's code is
+      exactly the code spark-submit would run. A server that does not answer is reported in the
+      log and the job is submitted instead.
+    - Otherwise (or with ``connect=False``: MLflow's Spark flavour logs a model only from a JVM
+      in the driver's process) it is a ``spark-submit`` through ``spark_default``.
+
+    A day held by a data-quality gate (the job's exit status ``GATE_FAILED_EXIT``) fails the task
+    at once, without its retries, and the log says which rules held the day and where to look.
+    Any other failure keeps the usual retries."""
+
+    def __init__(self, *, connect: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.connect = connect
 
     def execute(self, context):
+        url = connect_url() if self.connect else None
+        if url and not connect_answers(url):
+            self.log.warning(
+                "The Spark Connect server of connection %r at %s does not answer; submitting the job "
+                "through %r instead. Start the server (make start) to run jobs on it.",
+                CONNECT_CONN_ID,
+                url,
+                self._conn_id,
+            )
+            url = None
         try:
-            return super().execute(context)
+            return self._on_connect(url) if url else super().execute(context)
         except Exception as exc:
             if f"Error code is: {GATE_FAILED_EXIT}." not in str(exc):
                 raise
             ds = _arg(self.application_args, "--ds") or context["ds"]
             data_root = _arg(self.application_args, "--data-root") or settings().data_root
             raise AirflowFailException(held_day_message(data_root, self.task_id, ds)) from None
+
+    def _on_connect(self, url: str) -> None:
+        import importlib
+        from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowException
+
+        module = f"{SPARK_JOBS.name}.{Path(self.application).stem}"
+        args = [str(a) for a in self.application_args or []]
+        self.log.info("Running %s %s on the Spark Connect server at %s", module, " ".join(args), url)
+        previous = os.environ.get("SPARK_REMOTE")
+        os.environ["SPARK_REMOTE"] = url
+        try:
+            code = importlib.import_module(module).main(args)
+        finally:
+            if previous is None:
+                os.environ.pop("SPARK_REMOTE", None)
+            else:
+                os.environ["SPARK_REMOTE"] = previous
+        if code:
+            # The same words as a failed spark-submit, so a held day is told apart the same way.
+            raise AirflowException(f"{module} on Spark Connect failed. Error code is: {code}.")
 
 
 def _spark_kwargs(task_id: str, script: str) -> dict:
@@ -76,7 +134,7 @@ def _spark_kwargs(task_id: str, script: str) -> dict:
 
 
 def spark_job(task_id: str, script: str, args: Sequence[str], **kwargs) -> SparkJob:
-    """A Spark entry point of ``spark_jobs/`` submitted through the ``spark_default`` connection."""
+    """A Spark entry point of ``spark_jobs/``, on Spark Connect or submitted (see ``SparkJob``)."""
     return SparkJob(**_spark_kwargs(task_id, script), application_args=list(args), **kwargs)
 
 

@@ -1,6 +1,9 @@
 """The embedded stack: Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor on
-SQLite), an MLflow tracking server (SQLite backend, local artifacts) and Spark in local mode
-through the ``spark_default`` connection. All state lives under one folder (``MLCYCLE_HOME``).
+SQLite), an MLflow tracking server (SQLite backend, local artifacts), and Spark: a long-lived
+Spark Connect server in local mode (the ``spark_connect`` connection), on which the data, scoring
+and monitoring jobs run without starting a JVM each, and ``spark-submit`` through the
+``spark_default`` connection for the training job. All state lives under one folder
+(``MLCYCLE_HOME``).
 
 The same DAGs run on a cluster by changing the environment this module builds, not the code.
 """
@@ -20,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlcycle.config import REPO_ROOT, settings
+from mlcycle.config import REPO_ROOT, settings, spark_conf
 
 # The embedded Airflow keeps its metadata in SQLite, where one writer at a time holds the database.
 # Python's sqlite3 gives up after 5 s of waiting ("database is locked"), which a busy scheduler on
@@ -28,7 +31,8 @@ from mlcycle.config import REPO_ROOT, settings
 SQLITE_CONNECT_ARGS = {"timeout": 20}
 SQLITE_CONNECT_ARGS_ASYNC = {"timeout": 20}
 
-COMPONENTS = ("mlflow", "api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("mlflow", "spark-connect", "api-server", "scheduler", "dag-processor", "triggerer")
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 # User name -> role of the simple auth manager. Every approver of MLCYCLE_APPROVERS is added as an
 # "op"; "analyst" is an "op" who is not an approver (may run DAGs, may not sign off).
 USERS = {"admin": "admin", "approver": "op", "analyst": "op"}
@@ -42,13 +46,26 @@ class StackError(RuntimeError):
 class Ports:
     airflow: int
     mlflow: int
+    spark_connect: int
 
 
 def ports() -> Ports:
     return Ports(
         airflow=int(os.environ.get("MLCYCLE_AIRFLOW_PORT", "8080")),
         mlflow=int(os.environ.get("MLCYCLE_MLFLOW_PORT", "5000")),
+        spark_connect=int(os.environ.get("MLCYCLE_SPARK_CONNECT_PORT", "15002")),
     )
+
+
+def spark_connect_enabled() -> bool:
+    """The Spark Connect server runs unless ``MLCYCLE_SPARK_CONNECT=0`` (every job is then a
+    ``spark-submit``, as without a ``spark_connect`` connection)."""
+    return os.environ.get("MLCYCLE_SPARK_CONNECT", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def components() -> tuple[str, ...]:
+    """The components this stack runs."""
+    return tuple(n for n in COMPONENTS if n != "spark-connect" or spark_connect_enabled())
 
 
 def _home() -> Path:
@@ -164,6 +181,23 @@ def _commands(env: dict[str, str]) -> dict[str, list[str]]:
             "--workers",
             "1",
         ],
+        # Spark's own launcher of the Connect server (what sbin/start-connect-server.sh runs),
+        # with the jobs' defaults (MLCYCLE_SPARK_CONF overrides them, as for spark-submit).
+        "spark-connect": [
+            str(bin_dir / "spark-submit"),
+            "--class",
+            CONNECT_SERVER,
+            "--name",
+            "mlcycle-spark-connect",
+            "--master",
+            os.environ.get("MLCYCLE_SPARK_CONNECT_MASTER", "").strip() or "local[*]",
+            "--conf",
+            "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf",
+            f"spark.connect.grpc.binding.port={p.spark_connect}",
+            *(arg for key, value in spark_conf().items() for arg in ("--conf", f"{key}={value}")),
+            "spark-internal",
+        ],
         "api-server": [str(bin_dir / "airflow"), "api-server"],
         "scheduler": [str(bin_dir / "airflow"), "scheduler"],
         "dag-processor": [str(bin_dir / "airflow"), "dag-processor"],
@@ -222,10 +256,10 @@ def check_prerequisites() -> None:
     except (OSError, subprocess.SubprocessError) as exc:
         raise StackError(f"Java does not run ({exc}): install a Java 17 runtime.") from exc
     p = ports()
-    for what, port, var in (
-        ("Airflow", p.airflow, "MLCYCLE_AIRFLOW_PORT"),
-        ("MLflow", p.mlflow, "MLCYCLE_MLFLOW_PORT"),
-    ):
+    wanted = [("Airflow", p.airflow, "MLCYCLE_AIRFLOW_PORT"), ("MLflow", p.mlflow, "MLCYCLE_MLFLOW_PORT")]
+    if spark_connect_enabled():
+        wanted.append(("the Spark Connect server", p.spark_connect, "MLCYCLE_SPARK_CONNECT_PORT"))
+    for what, port, var in wanted:
         if _port_busy(port):
             raise StackError(
                 f"Port {port} for {what} is already in use: stop what uses it "
@@ -264,6 +298,8 @@ def _healthy(name: str) -> bool:
         "mlflow": f"http://127.0.0.1:{p.mlflow}/health",
         "api-server": f"http://127.0.0.1:{p.airflow}/api/v2/monitor/health",
     }
+    if name == "spark-connect":
+        return _pid(name) is not None and _port_busy(p.spark_connect)
     url = urls.get(name)
     if url is None:
         return _pid(name) is not None
@@ -296,7 +332,14 @@ def _migrate(env: dict[str, str]) -> None:
         raise StackError(f"airflow db migrate failed; see {log}")
     with open(log, "a") as out:
         subprocess.run(
-            [sys.executable, "-c", _SETUP_DB, json.dumps(spark_connection())],
+            [
+                sys.executable,
+                "-c",
+                _SETUP_DB,
+                json.dumps(spark_connection()),
+                json.dumps(connect_connection()),
+                CONNECT_DESCRIPTION,
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -316,10 +359,29 @@ def spark_connection() -> dict:
     }
 
 
+CONNECT_DESCRIPTION = "The embedded stack's Spark Connect server (mlcycle stack)"
+
+
+def connect_connection() -> dict | None:
+    """The ``spark_connect`` connection to the stack's own Connect server, or None when it is
+    turned off (``MLCYCLE_SPARK_CONNECT=0``)."""
+    if not spark_connect_enabled():
+        return None
+    return {
+        "conn_id": "spark_connect",
+        "conn_type": "spark_connect",
+        "host": "127.0.0.1",
+        "port": ports().spark_connect,
+        "description": CONNECT_DESCRIPTION,
+    }
+
+
 # Run once per start, after the migration, in one process (each ``airflow`` command costs seconds):
 # the one-slot pool that serializes promotions (two training runs racing cannot leave two
-# champions), and the ``spark_default`` connection, kept in the database rather than in the
-# environment so that the Airflow UI or REST API can point it at another cluster.
+# champions), and the ``spark_default`` and ``spark_connect`` connections, kept in the database
+# rather than in the environment so that the Airflow UI or REST API can change them. The stack's
+# own ``spark_connect`` follows its port at every start, and goes with MLCYCLE_SPARK_CONNECT=0;
+# one a person made for another server is left alone.
 _SETUP_DB = """
 import json, sys
 from airflow.models import Connection, Pool
@@ -340,16 +402,33 @@ with create_session() as session:
         print("spark_default now points at", wanted["host"])
     else:
         print("spark_default kept:", conn.host)
+
+    connect, stack_description = json.loads(sys.argv[2]), sys.argv[3]
+    current = session.query(Connection).filter(Connection.conn_id == "spark_connect").one_or_none()
+    stack_made = current is not None and current.description == stack_description
+    if connect is None:
+        if stack_made:
+            session.delete(current)
+            print("spark_connect removed: the stack's Spark Connect server is turned off")
+    elif current is None:
+        session.add(Connection(**connect))
+        print("spark_connect created:", connect["host"], connect["port"])
+    elif stack_made:
+        current.host, current.port = connect["host"], connect["port"]
+        print("spark_connect kept:", current.host, current.port)
+    else:
+        print("spark_connect kept (not the stack's):", current.host, current.port)
 """
 
 
 def start(wait: bool = True) -> None:
     """Start every component that is not running. After a crash (a killed scheduler, a stopped
     MLflow), only the missing components are started again; the others keep running."""
-    missing = [name for name in COMPONENTS if _pid(name) is None]
+    wanted = components()
+    missing = [name for name in wanted if _pid(name) is None]
     if not missing:
         return
-    fresh = len(missing) == len(COMPONENTS)
+    fresh = len(missing) == len(wanted)
     if fresh:
         check_prerequisites()
         _prepare_home()
@@ -371,7 +450,7 @@ def start(wait: bool = True) -> None:
             )
         _pid_file(name).write_text(str(proc.pid))
     if wait:
-        for name in ("mlflow", "api-server"):
+        for name in ("mlflow", "spark-connect", "api-server"):
             if name in missing:
                 _wait_healthy(name, timeout=180)
         for name in ("scheduler", "dag-processor", "triggerer"):
@@ -426,6 +505,8 @@ def status() -> dict[str, str]:
     out = {}
     for name in COMPONENTS:
         pid = _pid(name)
+        if pid is None and name not in components():
+            continue
         if pid is None:
             out[name] = "stopped"
         else:

@@ -9,8 +9,10 @@ from mlcycle.config import partition_path
 
 
 def get_spark(app_name: str):
-    """The session of a job. The master comes from spark-submit (the Airflow ``spark_default``
-    connection); run directly with python, pyspark falls back to local mode."""
+    """The session of a job. Under spark-submit the master comes from the Airflow
+    ``spark_default`` connection; with ``SPARK_REMOTE=sc://host:port`` set (the ``spark_connect``
+    connection, see ``mlcycle.orchestration``) the same code runs on a long-lived Spark Connect
+    server instead; run directly with python, pyspark falls back to local mode."""
     from pyspark.sql import SparkSession
 
     return (
@@ -33,16 +35,62 @@ def read_partitions(spark, data_root: str, dataset: str, days: Iterable[str]):
     return spark.read.option("basePath", base).parquet(*paths)
 
 
+def is_connect(spark) -> bool:
+    """Whether ``spark`` is a Spark Connect session (no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+class _ArrowFiles:
+    """Files through pyarrow, for a Spark Connect session (which has no Hadoop filesystem in the
+    client): local paths, ``file://``, and the object stores pyarrow knows (``s3://``, ``gs://``)."""
+
+    def __init__(self, path: str):
+        from pyarrow import fs
+
+        self._fs, self._path = fs.FileSystem.from_uri(path if "://" in path else f"file://{path}")
+        self._type = self._fs.get_file_info(self._path).type
+        self._kinds = fs.FileType
+
+    def exists(self) -> bool:
+        return self._type != self._kinds.NotFound
+
+    def is_file(self) -> bool:
+        return self._type == self._kinds.File
+
+    def delete(self) -> None:
+        if self._type == self._kinds.Directory:
+            self._fs.delete_dir(self._path)
+        elif self._type == self._kinds.File:
+            self._fs.delete_file(self._path)
+
+
+class _HadoopFiles:
+    """Files through the session's Hadoop filesystem, as Spark reads and writes them."""
+
+    def __init__(self, spark, path: str):
+        jvm = spark.sparkContext._jvm
+        self._path = jvm.org.apache.hadoop.fs.Path(path)
+        self._fs = self._path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def exists(self) -> bool:
+        return self._fs.exists(self._path)
+
+    def is_file(self) -> bool:
+        return self._fs.isFile(self._path)
+
+    def delete(self) -> None:
+        if self._fs.exists(self._path):
+            self._fs.delete(self._path, True)
+
+
+def files(spark, path: str):
+    """One path, checked or removed through the filesystem the session can reach."""
+    return _ArrowFiles(path) if is_connect(spark) else _HadoopFiles(spark, path)
+
+
 def existing_partitions(spark, data_root: str, dataset: str, days: Iterable[str]) -> list[str]:
     """The days among ``days`` that have a ``ds=`` partition of ``dataset``."""
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    found = []
-    for day in days:
-        path = jvm.org.apache.hadoop.fs.Path(partition_path(data_root, dataset, day))
-        if path.getFileSystem(conf).exists(path):
-            found.append(day)
-    return found
+    return [day for day in days if files(spark, partition_path(data_root, dataset, day)).exists()]
 
 
 def overwrite_partitions(df, data_root: str, dataset: str) -> None:
@@ -57,12 +105,8 @@ def overwrite_partitions(df, data_root: str, dataset: str) -> None:
 
 
 def delete_partition(spark, data_root: str, dataset: str, ds: str) -> None:
-    """Remove one ``ds=`` partition if it exists (through Hadoop's filesystem, as Spark wrote it)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(partition_path(data_root, dataset, ds))
-    filesystem = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if filesystem.exists(path):
-        filesystem.delete(path, True)
+    """Remove one ``ds=`` partition if it exists."""
+    files(spark, partition_path(data_root, dataset, ds)).delete()
 
 
 def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:

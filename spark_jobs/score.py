@@ -1,4 +1,4 @@
-"""Score one day of features with one registered model version (spark-submit entry point).
+"""Score one day of features with one registered model version (Spark entry point).
 
 Every prediction row carries the model name and version that made it and the Airflow run that
 wrote it, so monitoring and audits never have to guess. The predictions pass a gate before they
@@ -10,11 +10,15 @@ A rejected day writes nothing and exits with ``GATE_FAILED_EXIT``.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
 from mlcycle.gates import docs_dir, enforce, failure_message, result_path, run_suite, write_result
-from spark_jobs.common import overwrite_partitions, read_partitions, run_gated_day
+from spark_jobs.common import is_connect, overwrite_partitions, read_partitions, run_gated_day
 from spark_jobs.flights import project
 
 SUITE = REPO_ROOT / "expectations" / project.NAME / "predictions.json"
@@ -46,12 +50,36 @@ def label_predictions(scored, *, model_name: str, model_version: str, airflow_ru
     )
 
 
-def score(spark, args) -> int:
+@contextmanager
+def loaded_model(spark, model_uri: str, data_root: str):
+    """The registered Spark ML pipeline, loaded into ``spark``. MLflow's Spark flavour needs a
+    JVM in this process; on a Spark Connect session the model's ``sparkml`` directory is
+    downloaded under the data root (where the Connect server can read it) and loaded there."""
     import mlflow
 
+    if not is_connect(spark):
+        yield mlflow.spark.load_model(model_uri)
+        return
+    from pyspark.ml import PipelineModel
+
+    staging = Path(data_root) / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    local = tempfile.mkdtemp(prefix=".model-", dir=staging)
+    try:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=local)
+        yield PipelineModel.load(str(Path(path) / "sparkml"))
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def score(spark, args) -> int:
+    with loaded_model(spark, args.model_uri, args.data_root) as model:
+        return _score(spark, args, model)
+
+
+def _score(spark, args, model) -> int:
     features = read_partitions(spark, args.data_root, "features", [args.ds])
     flights = features.count()
-    model = mlflow.spark.load_model(args.model_uri)
     predictions = label_predictions(
         model.transform(features),
         model_name=args.model_name,

@@ -44,7 +44,7 @@ from mlcycle.gates import (
 )
 from mlcycle.landing import landing_path
 from mlcycle.raw_files import inspect_csv
-from spark_jobs.common import delete_partition, overwrite_partitions, run_gated_day
+from spark_jobs.common import delete_partition, files, overwrite_partitions, run_gated_day
 from spark_jobs.flights import project
 from spark_jobs.flights.features import VALIDATED, read_raw
 from spark_jobs.flights.schemas import CORRUPT_RECORD, RAW_SCHEMAS
@@ -97,12 +97,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def read_bytes(spark, path: str) -> bytes | None:
-    """The bytes of one landing file, or None when it does not exist. Read through Hadoop's
-    filesystem, as Spark reads it, so a drop on any storage Spark knows is checked the same."""
-    jvm = spark.sparkContext._jvm
-    target = jvm.org.apache.hadoop.fs.Path(path)
-    filesystem = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not filesystem.isFile(target):
+    """The bytes of one landing file, or None when it does not exist. Read by Spark itself, so a
+    drop on any storage Spark knows is checked the same."""
+    if not files(spark, path).is_file():
         return None
     rows = spark.read.format("binaryFile").load(path).select("content").collect()
     return bytes(rows[0].content) if rows else b""  # an empty file has no row

@@ -26,6 +26,7 @@ def stack_home(tmp_path_factory):
             "MLCYCLE_HOME": str(home),
             "MLCYCLE_AIRFLOW_PORT": str(_free_port()),
             "MLCYCLE_MLFLOW_PORT": str(_free_port()),
+            "MLCYCLE_SPARK_CONNECT_PORT": str(_free_port()),
             "MLCYCLE_APPROVERS": "approver,approver2",
         }
     )

@@ -1,7 +1,9 @@
 """The same DAGs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, from the
-installed PySpark), by changing only the ``spark_default`` connection through Airflow's REST API:
-a day of data, a training run and the scoring of the day run as applications of the cluster, with
-executors on both workers. Runs after ``test_lifecycle`` (a champion exists to score with)."""
+installed PySpark), by changing only Airflow connections through its REST API: ``spark_default``
+points at the cluster's master, and ``spark_connect`` (the embedded stack's Connect server, which
+runs in local mode) is removed, so every job is submitted. A day of data, a training run and the
+scoring of the day run as applications of the cluster, with executors on both workers. Runs after
+``test_lifecycle`` (a champion exists to score with)."""
 
 from __future__ import annotations
 
@@ -23,8 +25,11 @@ def cluster(stack_home):
 
 @pytest.fixture
 def on_the_cluster(admin, cluster):
-    """Point ``spark_default`` at the cluster, as a person would in Admin -> Connections."""
+    """Point ``spark_default`` at the cluster and remove ``spark_connect``, as a person would in
+    Admin -> Connections; both are put back afterwards."""
     before = admin.request("GET", "connections/spark_default")
+    connect = admin.request("GET", "connections/spark_connect")
+    admin.request("DELETE", "connections/spark_connect")
 
     def point(host: str) -> dict:
         body = {k: before.get(k) for k in ("conn_type", "extra", "port", "schema", "login", "description")}
@@ -39,6 +44,7 @@ def on_the_cluster(admin, cluster):
         yield cluster
     finally:
         point(before["host"])
+        admin.request("POST", "connections", json=connect)
 
 
 def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(stack, admin, on_the_cluster):

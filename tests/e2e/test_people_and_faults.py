@@ -5,8 +5,9 @@
 - a training triggered while another waits for its sign-off waits its turn, is compared with the
   champion of that moment, and is approved by a person in a real browser: one champion;
 - MLflow down when a version is registered: a clear failure, a retry, exactly one version;
-- a Spark job killed while it writes a partition: the previous partition is intact, the retry
-  completes.
+- the Spark engine killed while a job writes a partition (the JVM of the stack's Spark Connect
+  server, as an out-of-memory kill would): the previous partition is intact, the server is
+  started again by its supervisor, and the task's retry completes.
 
 Runs after ``test_lifecycle`` (days of data and a champion exist)."""
 
@@ -185,20 +186,19 @@ def test_mlflow_down_at_registration_fails_clearly_then_one_version(stack, admin
     assert made_by_run == [version] and len(_versions(stack)) == count
 
 
-def _spark_driver_of(job_arg: str, day: str) -> int | None:
-    """The pid of the spark-submit JVM running ``job_arg`` for ``day``, if any."""
+def _connect_server_jvm(port: str) -> int | None:
+    """The pid of the JVM of the stack's Spark Connect server (listening on ``port``), if any."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            words = [w.decode(errors="replace") for w in (entry / "cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
-        words = [w.decode(errors="replace") for w in cmd]
         if (
             "org.apache.spark.deploy.SparkSubmit" in words
-            and any(job_arg in w for w in words)
-            and day in words
+            and "org.apache.spark.sql.connect.service.SparkConnectServer" in words
+            and f"spark.connect.grpc.binding.port={port}" in words
         ):
             return int(entry.name)
     return None
@@ -227,6 +227,9 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
     assert admin.clear("flights_data", run_id, ["build_features"], include_downstream=False) == [
         "build_features"
     ]
+    port = stack["MLCYCLE_SPARK_CONNECT_PORT"]
+    engine = _connect_server_jvm(port)
+    assert engine is not None, "the stack's Spark Connect server is not running"
     killed = None
     deadline = time.monotonic() + 900
     while killed is None and time.monotonic() < deadline:
@@ -234,11 +237,9 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
         # from its start until the job commits and moves ds=<day> into place.
         staging = [d for d in features.glob(".spark-staging-*") if d not in stale]
         if staging:
-            pid = _spark_driver_of("build_features", day)
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
-                killed = (pid, staging[0])
-                break
+            os.kill(engine, signal.SIGKILL)
+            killed = (engine, staging[0])
+            break
         time.sleep(0.02)
     assert killed is not None, "never saw the features job writing"
 
@@ -252,3 +253,6 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
     assert ti["try_number"] == tries_before + 2, ti  # the killed try, then the retry
     after = pd.read_parquet(partition).sort_values("flight_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(after, before, check_like=True)
+    # The supervisor started the engine again: a new JVM serves the same port.
+    restarted = _connect_server_jvm(port)
+    assert restarted is not None and restarted != engine

@@ -89,3 +89,16 @@ def test_a_day_scored_before_keeps_its_version_unless_rescored(tmp_path):
     rescored = scoring_plan(str(tmp_path), days, "m", champion, rescore=True)
     assert {p["version"] for p in rescored} == {5}
     assert recorded_version(str(tmp_path), "2013-01-09") is None
+
+
+def test_a_connect_server_answers_only_where_something_listens():
+    import socket
+
+    from mlcycle.orchestration import connect_answers
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert connect_answers(f"sc://127.0.0.1:{port}/;user_id=airflow")
+    assert not connect_answers(f"sc://127.0.0.1:{port}/", timeout=1)

@@ -83,3 +83,29 @@ def test_only_the_approvers_and_an_analyst_besides_the_admin(home, monkeypatch):
     monkeypatch.setenv("MLCYCLE_APPROVERS", "approver,approver2")
     users = stack.stack_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",")
     assert sorted(users) == sorted(["admin:admin", "approver:op", "analyst:op", "approver2:op"])
+
+
+def test_the_spark_connect_server_is_a_component_with_the_jobs_defaults_and_can_be_turned_off(
+    home, monkeypatch
+):
+    monkeypatch.setenv("MLCYCLE_SPARK_CONNECT_PORT", "15333")
+    monkeypatch.setenv("MLCYCLE_SPARK_CONF", "spark.sql.shuffle.partitions=8")
+    monkeypatch.delenv("MLCYCLE_SPARK_CONNECT", raising=False)
+    command = stack._commands(stack.stack_env())["spark-connect"]
+    assert command[0].endswith("spark-submit") and command[-1] == "spark-internal"
+    assert command[command.index("--class") + 1] == stack.CONNECT_SERVER
+    assert "spark.connect.grpc.binding.port=15333" in command
+    assert "spark.sql.shuffle.partitions=8" in command  # a cluster's overrides reach the server too
+    assert "spark-connect" in stack.components()
+    assert stack.connect_connection() == {
+        "conn_id": "spark_connect",
+        "conn_type": "spark_connect",
+        "host": "127.0.0.1",
+        "port": 15333,
+        "description": stack.CONNECT_DESCRIPTION,
+    }
+
+    monkeypatch.setenv("MLCYCLE_SPARK_CONNECT", "0")
+    assert "spark-connect" not in stack.components()
+    assert stack.connect_connection() is None
+    assert "spark-connect" not in stack.status()  # not started, not reported
