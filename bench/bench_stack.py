@@ -111,6 +111,26 @@ def restart_scheduler(preload: bool) -> None:
     raise SystemExit("the scheduler did not come back within 120 s")
 
 
+def use_spark_connect(on: bool) -> None:
+    """Jobs on the stack's Spark Connect server (its ``spark_connect`` connection present), or
+    every job through spark-submit (the connection removed), as a person would in the UI."""
+    from mlcycle import stack
+
+    admin = client()
+    present = any(
+        c["connection_id"] == "spark_connect"
+        for c in admin.request("GET", "connections", params={"limit": 100})["connections"]
+    )
+    if on and not present:
+        wanted = stack.connect_connection()
+        if wanted is None:
+            raise SystemExit("the stack runs no Spark Connect server (MLCYCLE_SPARK_CONNECT=0)")
+        body = {"connection_id": wanted.pop("conn_id"), **wanted}
+        admin.request("POST", "connections", json=body)
+    elif not on and present:
+        admin.request("DELETE", "connections/spark_connect")
+
+
 def hold_training() -> None:
     """No training starts during a measurement (monitoring may ask for one): pause its DAG."""
     client().request("PATCH", "dags/flights_training", json={"is_paused": True})

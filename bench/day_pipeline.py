@@ -1,6 +1,7 @@
 """One day's pipeline against its no-op twin: the share of a day's wall time that is real work.
 
-    .venv/bin/python bench/day_pipeline.py [--repeat 5] [--preload both] [--home .mlcycle-bench] [--stop]
+    .venv/bin/python bench/day_pipeline.py [--repeat 5] [--preload on|off|both] [--engine connect|submit|both]
+                                           [--home .mlcycle-bench] [--stop]
 
 On the embedded stack (started here by the project's launcher, with a champion made on the first
 week of 2013 if there is none), each round takes a new day of 2013 through the real chain,
@@ -10,17 +11,25 @@ same task graphs, assets, mapped tasks and branches, with tasks that do nothing.
 from the data run being queued to the monitoring run ending, by the scheduler's timestamps. The
 two kinds alternate which goes first, so noise hits both alike. Printed: each round, the medians,
 their ratio (target: at most 1.5), the part of the real day spent inside the Spark tasks, and each
-run's and task's median time. With ``--preload both`` this is done twice, the scheduler restarted
-in between: without, then with the tasks' libraries preloaded (``mlcycle/preload.py``).
+run's and task's median time.
+
+Each setting is measured in turn, in one run: ``--engine both`` (the default) runs the Spark jobs
+through spark-submit (a JVM per task: the ``spark_connect`` connection removed), then on the
+stack's long-lived Spark Connect server (the connection back); ``--preload both`` runs without,
+then with the tasks' libraries preloaded in the scheduler (``mlcycle/preload.py``), the scheduler
+restarted in between.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 from datetime import date, timedelta
 
 import bench_stack
+
+ENGINES = {"connect": "on the Spark Connect server", "submit": "through spark-submit"}
 
 
 def main(argv=None) -> None:
@@ -36,6 +45,12 @@ def main(argv=None) -> None:
         default="both",
         help="the scheduler preloads the tasks' libraries (mlcycle.preload): on, off, or both in turn",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["connect", "submit", "both"],
+        default="both",
+        help="the Spark jobs on the stack's Spark Connect server, through spark-submit, or both in turn",
+    )
     bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -43,12 +58,16 @@ def main(argv=None) -> None:
     from mlcycle import stack
 
     first = date.fromisoformat(args.first_day or bench_stack.next_free_day(admin))
-    modes = ["off", "on"] if args.preload == "both" else [args.preload]
+    preloads = ["off", "on"] if args.preload == "both" else [args.preload]
+    engines = ["submit", "connect"] if args.engine == "both" else [args.engine]
     summaries = {}
     try:
-        for mode in modes:
-            bench_stack.restart_scheduler(preload=mode == "on")
-            print(f"-- the tasks' libraries preloaded in the scheduler: {mode}", flush=True)
+        for preload, engine in itertools.product(preloads, engines):
+            mode = f"preload {preload}, Spark jobs {ENGINES[engine]}"
+            if (preload, engine) == (preloads[0], engines[0]) or len(preloads) > 1:
+                bench_stack.restart_scheduler(preload=preload == "on")
+            bench_stack.use_spark_connect(engine == "connect")
+            print(f"-- {mode}", flush=True)
             rows = []
             for i in range(args.repeat):
                 day = first.isoformat()
@@ -64,6 +83,7 @@ def main(argv=None) -> None:
                 )
             summaries[mode] = rows
     finally:
+        bench_stack.use_spark_connect(True)
         if args.stop:
             stack.stop()
     for mode, rows in summaries.items():
@@ -76,7 +96,7 @@ def summarize(mode: str, rows: list[dict]) -> None:
     spark = statistics.median(r["real"]["spark_tasks"] for r in rows)
     ratios = [r["real"]["seconds"] / r["twin"]["seconds"] for r in rows]
     print()
-    print(f"== preload {mode}: median of {len(rows)} days: real {real:.1f} s, no-op twin {twin:.1f} s")
+    print(f"== {mode}: median of {len(rows)} days: real {real:.1f} s, no-op twin {twin:.1f} s")
     print(
         f"real / twin: {real / twin:.2f} (median of the per-day ratios {statistics.median(ratios):.2f}; "
         "target <= 1.5)"

@@ -5,7 +5,10 @@ the same set-up the embedded stack does at each start (mlcycle/stack.py):
 - the connection `spark_default`, kept in Airflow's database so that the Airflow UI (Admin ->
   Connections) or the REST API (PATCH /api/v2/connections/spark_default) can point it at another
   cluster and the change survives restarts. It is created with the compose Spark master; when
-  MLCYCLE_SPARK_MASTER is set (in .env), its host is set to that master at every start.
+  MLCYCLE_SPARK_MASTER is set (in .env), its host is set to that master at every start;
+- the connection `spark_connect` to the compose Spark Connect server (service `spark-connect`), on
+  which the data, scoring and monitoring jobs run from the task's process. Removing it (or
+  MLCYCLE_SPARK_CONNECT=0 before the first start) submits every job through `spark_default`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 
 COMPOSE_MASTER = "spark://spark-master:7077"
 EXTRA = {"deploy-mode": "client", "spark-binary": "spark-submit"}
+COMPOSE_CONNECT = {"host": "spark-connect", "port": 15002}
 
 
 def main() -> None:
@@ -41,6 +45,16 @@ def main() -> None:
             print("spark_default now points at", wanted)
         else:
             print("spark_default kept:", conn.host)
+        connect_off = os.environ.get("MLCYCLE_SPARK_CONNECT", "1").strip().lower() in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
+        exists = session.query(Connection).filter(Connection.conn_id == "spark_connect").one_or_none()
+        if exists is None and not connect_off:
+            session.add(Connection(conn_id="spark_connect", conn_type="spark_connect", **COMPOSE_CONNECT))
+            print("spark_connect created:", COMPOSE_CONNECT)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,14 @@ AIRFLOW_SERVICES = (
 )
 AIRFLOW_COMPONENTS = tuple(s for s in AIRFLOW_SERVICES if s != "airflow-init")
 MLFLOW_SERVICES = ("mlflow", "mlflow-auth-db", "mlflow-auth-init")
-EXPECTED_SERVICES = {"postgres", *AIRFLOW_SERVICES, "spark-master", "spark-worker", *MLFLOW_SERVICES}
+EXPECTED_SERVICES = {
+    "postgres",
+    *AIRFLOW_SERVICES,
+    "spark-master",
+    "spark-worker",
+    "spark-connect",
+    *MLFLOW_SERVICES,
+}
 PROJECT_FOLDERS = ("dags", "plugins", "spark_jobs", "expectations", "mlcycle")
 SPARK_MASTER_URL = "spark://spark-master:7077"
 
@@ -242,7 +249,7 @@ def test_mlflow_and_pyspark_versions_match_lock(services, dockerfile, lock_versi
     # The MLflow server, the grant script and Spark run the project image, whose build checks
     # MLFLOW_VERSION and PYSPARK_VERSION against what the lock installed.
     project_image = services["airflow-scheduler"]["image"]
-    for name in ("mlflow", "mlflow-auth-init", "spark-master", "spark-worker"):
+    for name in ("mlflow", "mlflow-auth-init", "spark-master", "spark-worker", "spark-connect"):
         assert services[name]["image"] == project_image, name
 
 
@@ -307,7 +314,7 @@ def test_data_volume_is_shared_at_one_path_by_airflow_and_spark(services, compos
     source = _mounts(services["airflow-scheduler"]).get(data_root)
     assert source, f"MLCYCLE_DATA_ROOT={data_root} is not a mounted volume in airflow-scheduler"
     assert source in (compose.get("volumes") or {}), f"{source} is not a named volume"
-    for name in (*AIRFLOW_SERVICES, "spark-worker"):
+    for name in (*AIRFLOW_SERVICES, "spark-worker", "spark-connect"):
         assert _env(services[name]).get("MLCYCLE_DATA_ROOT") == data_root, name
         assert _mounts(services[name]).get(data_root) == source, f"{name} lacks {source} at {data_root}"
 
@@ -374,6 +381,18 @@ def test_spark_standalone_master_and_worker(services):
     assert "org.apache.spark.deploy.master.Master" in master and "--port 7077" in master
     worker = _command_text(services["spark-worker"])
     assert "org.apache.spark.deploy.worker.Worker" in worker and SPARK_MASTER_URL in worker
+
+
+def test_spark_connect_server_drives_the_cluster_and_airflow_reaches_it(services):
+    """The jobs' long-lived Connect server runs against the compose master and listens where the
+    ``spark_connect`` connection made by airflow-init points."""
+    connect = _command_text(services["spark-connect"])
+    assert "org.apache.spark.sql.connect.service.SparkConnectServer" in connect
+    assert f"--master {SPARK_MASTER_URL}" in connect and "--conf spark.driver.host=spark-connect" in connect
+    setup = _load_module(AIRFLOW_SETUP)
+    assert f"spark.connect.grpc.binding.port={setup.COMPOSE_CONNECT['port']}" in connect
+    assert setup.COMPOSE_CONNECT["host"] == "spark-connect"
+    assert "15002" in " ".join(services["spark-connect"]["healthcheck"]["test"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,7 +667,7 @@ def test_airflow_logs_in_to_mlflow_as_the_pipeline_account_only(services):
     # The admin password reaches only the MLflow server and the grant script; Spark none at all.
     with_admin = {n for n, s in services.items() if "MLFLOW_ADMIN_PASSWORD" in yaml.safe_dump(s)}
     assert with_admin == {"mlflow", "mlflow-auth-init"}
-    for name in ("spark-master", "spark-worker"):
+    for name in ("spark-master", "spark-worker", "spark-connect"):
         assert not [k for k in _env(services[name]) if k.startswith("MLFLOW_")], name
 
 
