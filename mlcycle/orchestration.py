@@ -111,6 +111,7 @@ class SparkJob(SparkSubmitOperator):
         self.log.info("Running %s %s on the Spark Connect server at %s", module, " ".join(args), url)
         previous = os.environ.get("SPARK_REMOTE")
         os.environ["SPARK_REMOTE"] = url
+        self._connect_url = url
         try:
             code = importlib.import_module(module).main(args)
         finally:
@@ -121,6 +122,18 @@ class SparkJob(SparkSubmitOperator):
         if code:
             # The same words as a failed spark-submit, so a held day is told apart the same way.
             raise AirflowException(f"{module} on Spark Connect failed. Error code is: {code}.")
+
+    def on_kill(self) -> None:
+        """A task marked failed or stopped in the UI stops its work: on Spark Connect, every
+        operation of the task's session is interrupted on the server."""
+        if getattr(self, "_connect_url", None) is None:
+            return super().on_kill()
+        from pyspark.sql.connect.session import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            self.log.info("Interrupting the job's operations on the Spark Connect server")
+            session.interruptAll()
 
 
 def _spark_kwargs(task_id: str, script: str) -> dict:

@@ -13,15 +13,18 @@ def get_spark(app_name: str):
     ``spark_default`` connection; with ``SPARK_REMOTE=sc://host:port`` set (the ``spark_connect``
     connection, see ``mlcycle.orchestration``) the same code runs on a long-lived Spark Connect
     server instead; run directly with python, pyspark falls back to local mode."""
+    import os
+
     from pyspark.sql import SparkSession
 
-    return (
+    builder = (
         SparkSession.builder.appName(app_name)
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
     )
+    if not os.environ.get("SPARK_REMOTE"):  # a server's own setting, not a session's
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+    return builder.getOrCreate()
 
 
 def dataset_path(data_root: str, dataset: str) -> str:
