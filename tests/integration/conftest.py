@@ -1,5 +1,6 @@
-"""Services the integration tier runs for real: an MLflow tracking server on a free local port.
-(The ``spark`` fixture comes from ``tests/conftest.py``.)"""
+"""Services the integration tier runs for real, each on a free local port: an MLflow tracking
+server, and a Spark Connect server started as the embedded stack starts it. (The ``spark``
+fixture comes from ``tests/conftest.py``.)"""
 
 from __future__ import annotations
 
@@ -69,9 +70,60 @@ def mlflow_server(tmp_path_factory):
         _wait_healthy(url, proc, log)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a server started in a session of its own (its children with it), politely, then not."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory):
+    """The ``sc://`` address of a Spark Connect server started the way the stack starts it."""
+    from mlcycle.stack import CONNECT_SERVER
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "spark-submit"),
+                "--class",
+                CONNECT_SERVER,
+                "--master",
+                "local[2]",
+                "--conf",
+                "spark.connect.grpc.binding.address=127.0.0.1",
+                "--conf",
+                f"spark.connect.grpc.binding.port={port}",
+                "--conf",
+                "spark.sql.shuffle.partitions=2",
+                "--conf",
+                "spark.ui.enabled=false",
+                "spark-internal",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable},
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Connect server exited:\n{log.read_text()[-3000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Connect server not listening after 120 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        _stop(proc)

@@ -1,85 +1,24 @@
 """The same entry points on a long-lived Spark Connect server, as the embedded stack runs them
 (``SPARK_REMOTE`` set, ``main`` called in a Python process with no JVM of its own): they write
-exactly what the classic session writes, a held day is held the same way, and a rerun replaces
-the partition."""
+exactly what the classic session writes, and a held day is held the same way."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from mlcycle.gates import GATE_FAILED_EXIT
 from mlcycle.landing import land_day, load_reference
-from mlcycle.stack import CONNECT_SERVER
 from spark_jobs import build_features, validate_raw
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 DS = "2013-01-02"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def connect_url(tmp_path_factory):
-    """A Spark Connect server started the way the stack starts it."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("connect") / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "spark-submit"),
-                "--class",
-                CONNECT_SERVER,
-                "--master",
-                "local[2]",
-                "--conf",
-                "spark.connect.grpc.binding.address=127.0.0.1",
-                "--conf",
-                f"spark.connect.grpc.binding.port={port}",
-                "--conf",
-                "spark.sql.shuffle.partitions=2",
-                "--conf",
-                "spark.ui.enabled=false",
-                "spark-internal",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable},
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"Connect server exited:\n{log.read_text()[-3000:]}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Connect server not listening after 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def on_connect(url: str, job: str, ds: str, data_root: Path) -> subprocess.CompletedProcess:
