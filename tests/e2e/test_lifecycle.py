@@ -5,6 +5,7 @@ then a second training that is rejected leaves the champion where it was."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,10 @@ def test_a_clearly_worse_challenger_is_rejected_by_rule_and_a_retried_registrati
     assert _versions(stack)[version]["status"] == "rejected"  # the retry did not revive it
 
 
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 def test_promotions_race_rollback_and_archival(stack, admin, approver):
     """A training run and a rollback are approved at the same moment: their promotions run one
     after the other, and exactly one champion is left, the one promoted last. A version that a
@@ -262,7 +267,18 @@ def test_promotions_race_rollback_and_archival(stack, admin, approver):
     assert len(served_twice) == 2
     assert "challenger" not in _mlflow(stack).get_registered_model(MODEL).aliases
 
-    # Archival with no retention: a rollback waiting for its decision holds its target.
+    # Archival with no retention: a rollback waiting for its decision holds its target. The last
+    # promotion announced a champion; the scoring it starts holds the versions it will load (a day
+    # kept on the version that scored it), so it must have run before archival counts anything.
+    promoted = _when(later["end_date"])
+    deadline = time.monotonic() + 300
+    while not [
+        r
+        for r in admin.dag_runs("flights_scoring", order_by="-id", limit=5)
+        if r.get("queued_at") and _when(r["queued_at"]) >= promoted
+    ]:
+        assert time.monotonic() < deadline, "the new champion started no scoring run"
+        time.sleep(1)
     admin.wait_until_idle(["flights_scoring", "flights_monitoring"])
     held = newer
     pending = admin.trigger("flights_rollback", conf={"version": held, "reason": "hold it"})
