@@ -24,7 +24,8 @@ class AirflowError(RuntimeError):
 
 def _database_busy(exc: AirflowError) -> bool:
     """The API refused because another writer held the metadata database (SQLite): 503 "locked",
-    or 500 "Database error" once the wait for it ran out. Nothing was written; asking again is safe."""
+    or 500 "Database error" once the wait for it ran out. The write may have been committed all the
+    same, so the callers ask again in a way that tells their first attempt from a new one."""
     text = str(exc)
     return (": 503 " in text and "locked" in text) or (": 500 " in text and "Database error" in text)
 
@@ -109,8 +110,9 @@ class AirflowClient:
     ) -> dict:
         """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive).
 
-        On SQLite the API refuses to create a backfill while another writer holds the database
-        (``_database_busy``); nothing was created then, so it is asked again."""
+        On SQLite the API can answer that the database was busy, and the backfill may have been
+        committed anyway: it is asked again, and a 409 "already a running backfill" on a later
+        attempt is that backfill, which is returned (the DAG has one running backfill at most)."""
         body = {
             "dag_id": dag_id,
             "from_date": f"{from_date}T00:00:00Z",
@@ -123,10 +125,25 @@ class AirflowClient:
             try:
                 return self.request("POST", "backfills", json=body)
             except AirflowError as exc:
+                if attempt > 1 and ": 409 " in str(exc):
+                    running = self._running_backfill(dag_id, body["from_date"], body["to_date"])
+                    if running is not None:
+                        return running
                 if not _database_busy(exc) or attempt == attempts:
                     raise
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
+
+    def _running_backfill(self, dag_id: str, from_date: str, to_date: str) -> dict | None:
+        """The DAG's unfinished backfill over exactly these dates, if there is one."""
+        for job in self.request("GET", "backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]:
+            if (
+                not job.get("completed_at")
+                and _same_instant(job["from_date"], from_date)
+                and _same_instant(job["to_date"], to_date)
+            ):
+                return job
+        return None
 
     def dag_runs(self, dag_id: str, **params) -> list[dict]:
         params.setdefault("limit", 100)
@@ -273,3 +290,8 @@ class AirflowClient:
             f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
             json={"chosen_options": [option], "params_input": {"comment": comment}},
         )
+
+
+def _same_instant(a: str, b: str) -> bool:
+    parse = lambda v: datetime.fromisoformat(v.replace("Z", "+00:00"))  # noqa: E731
+    return parse(a) == parse(b)

@@ -73,3 +73,32 @@ def test_the_embedded_airflow_waits_for_its_database_longer_than_sqlites_default
     ):
         module, name = env[key].rsplit(".", 1)
         assert getattr(import_module(module), name)["timeout"] >= 20
+
+
+def test_a_backfill_committed_before_the_error_is_returned_not_made_twice(monkeypatch):
+    running = {
+        "id": 4,
+        "dag_id": "flights_data",
+        "from_date": "2013-02-01T00:00:00Z",
+        "to_date": "2013-05-01T00:00:00Z",
+        "completed_at": None,
+    }
+    done = {**running, "id": 3, "to_date": "2013-03-02T00:00:00Z", "completed_at": "2026-11-30T06:57:53Z"}
+    answers = [
+        _Resp(500, text=DB_ERROR),
+        _Resp(409, text='{"detail":"There is already a running backfill for dag flights_data"}'),
+        _Resp(200, {"backfills": [done, running]}),
+    ]
+    sent = []
+
+    def request(method, url, headers=None, timeout=None, json=None, **kw):
+        sent.append((method, url.rsplit("/api/v2/", 1)[-1]))
+        return answers.pop(0)
+
+    monkeypatch.setattr(airflow_api.requests, "request", request)
+    monkeypatch.setattr(airflow_api.time, "sleep", lambda s: None)
+    client = AirflowClient("http://af", "admin", "pw")
+    client._token = "t"
+
+    assert client.backfill("flights_data", "2013-02-01", "2013-05-01")["id"] == 4
+    assert sent == [("POST", "backfills"), ("POST", "backfills"), ("GET", "backfills")]
