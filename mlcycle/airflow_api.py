@@ -125,11 +125,14 @@ class AirflowClient:
             try:
                 return self.request("POST", "backfills", json=body)
             except AirflowError as exc:
-                if attempt > 1 and ": 409 " in str(exc):
+                conflict = attempt > 1 and ": 409 " in str(exc)
+                if conflict:
                     running = self._running_backfill(dag_id, body["from_date"], body["to_date"])
                     if running is not None:
                         return running
-                if not _database_busy(exc) or attempt == attempts:
+                # A conflict with no such backfill to be found is the busy database's own doing
+                # (its writer still held the running one): asked again like a busy answer.
+                if not (_database_busy(exc) or conflict) or attempt == attempts:
                     raise
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
