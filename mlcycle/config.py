@@ -14,6 +14,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def switched_on(name: str, env=None) -> bool:
+    """A switch in the environment: on unless set to 0, false, no or off."""
+    env = os.environ if env is None else env
+    return env.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default

@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from mlcycle.config import switched_on
+
 # What the tasks of the DAGs import when they run. The Spark jobs on Spark Connect run in the task
 # process (``mlcycle.orchestration.SparkJob``): their client and Great Expectations (about 4 s to
 # import) come from here too; jobs sent to spark-submit run in processes of their own.
@@ -37,12 +39,7 @@ def wanted(argv: list[str] | None = None, env: dict[str, str] | None = None) -> 
     """Only in the scheduler, whose executor forks the task processes, and unless turned off."""
     argv = sys.argv if argv is None else argv
     env = os.environ if env is None else env
-    return argv[1:2] == ["scheduler"] and env.get("MLCYCLE_PRELOAD", "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return argv[1:2] == ["scheduler"] and switched_on("MLCYCLE_PRELOAD", env)
 
 
 def preload(modules: tuple[str, ...] = MODULES) -> list[str]:

@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlcycle.config import REPO_ROOT, settings, spark_conf
+from mlcycle.config import REPO_ROOT, settings, spark_conf, switched_on
 
 # The embedded Airflow keeps its metadata in SQLite, where one writer at a time holds the database.
 # Python's sqlite3 gives up after 5 s of waiting ("database is locked"), which a busy scheduler on
@@ -60,7 +60,7 @@ def ports() -> Ports:
 def spark_connect_enabled() -> bool:
     """The Spark Connect server runs unless ``MLCYCLE_SPARK_CONNECT=0`` (every job is then a
     ``spark-submit``, as without a ``spark_connect`` connection)."""
-    return os.environ.get("MLCYCLE_SPARK_CONNECT", "1").strip().lower() not in ("0", "false", "no", "off")
+    return switched_on("MLCYCLE_SPARK_CONNECT")
 
 
 def components() -> tuple[str, ...]:

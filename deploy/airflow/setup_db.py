@@ -26,6 +26,8 @@ def main() -> None:
     from airflow.models.connection import Connection  # the ORM model, not the task SDK one
     from airflow.utils.session import create_session
 
+    from mlcycle.config import switched_on  # the project's code is on the image's PYTHONPATH
+
     wanted = os.environ.get("MLCYCLE_SPARK_MASTER", "").strip()
     with create_session() as session:
         Pool.create_or_update_pool("model_promotion", 1, "Serializes champion moves", False, session=session)
@@ -45,14 +47,8 @@ def main() -> None:
             print("spark_default now points at", wanted)
         else:
             print("spark_default kept:", conn.host)
-        connect_off = os.environ.get("MLCYCLE_SPARK_CONNECT", "1").strip().lower() in (
-            "0",
-            "false",
-            "no",
-            "off",
-        )
         exists = session.query(Connection).filter(Connection.conn_id == "spark_connect").one_or_none()
-        if exists is None and not connect_off:
+        if exists is None and switched_on("MLCYCLE_SPARK_CONNECT"):
             session.add(Connection(conn_id="spark_connect", conn_type="spark_connect", **COMPOSE_CONNECT))
             print("spark_connect created:", COMPOSE_CONNECT)
 
