@@ -133,7 +133,8 @@ def stack_env() -> dict[str, str]:
             # MLCYCLE_DAGS_FOLDER: another folder of DAG files, e.g. the project's beside others.
             "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("MLCYCLE_DAGS_FOLDER") or str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # Airflow's LocalExecutor, safe for a sign-off answered at once (see mlcycle.executor).
+            "AIRFLOW__CORE__EXECUTOR": "mlcycle.executor.LocalExecutor",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

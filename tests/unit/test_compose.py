@@ -343,7 +343,7 @@ def test_airflow_component_commands(services):
 def test_airflow_settings(services):
     for name in AIRFLOW_SERVICES:
         env = _env(services[name])
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "mlcycle.executor.LocalExecutor"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
         assert "@postgres:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"

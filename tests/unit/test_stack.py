@@ -46,7 +46,7 @@ def test_every_component_shares_one_home_and_reaches_spark_through_the_connectio
     assert env["MLCYCLE_DATA_ROOT"] == str(home / "data")
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:15000"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "mlcycle.executor.LocalExecutor"  # see test_executor.py
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///" + str(home))
     assert "AIRFLOW_CONN_SPARK_DEFAULT" not in env  # in the database, where the UI can change it
     spark = stack.spark_connection()
@@ -74,9 +74,26 @@ def test_passwords_are_made_once_kept_out_of_the_repository_and_env_wins(home, m
     assert stack.passwords()["admin"] == "from-the-environment"
     assert json.loads(kept.read_text())["admin"] == "from-the-environment"  # what Airflow reads
     assert stack.stack_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(kept)
+
+
+def test_the_default_home_and_its_passwords_are_ignored_by_git(monkeypatch):
+    """With no MLCYCLE_HOME, the stack's state (the passwords among it) sits in the checkout, in a
+    folder git ignores: nothing there can be committed by mistake."""
+    import shutil
+    import subprocess
+
     from mlcycle.config import REPO_ROOT
 
-    assert not kept.resolve().is_relative_to(REPO_ROOT) or ".mlcycle" in kept.parts
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.fail("this test reads the checkout's .gitignore through git: run it in a git checkout")
+    monkeypatch.delenv("MLCYCLE_HOME", raising=False)
+    passwords_file = stack._passwords_file()
+    assert passwords_file.is_relative_to(REPO_ROOT)
+    relative = str(passwords_file.relative_to(REPO_ROOT))
+    checked = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-q", relative], cwd=REPO_ROOT, capture_output=True
+    )
+    assert checked.returncode == 0, f"{relative} is not ignored by git"
 
 
 def test_only_the_approvers_and_an_analyst_besides_the_admin(home, monkeypatch):
