@@ -11,12 +11,13 @@ DEMO_DAYS ?= 7
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v java >/dev/null || { echo "error: Java not found: install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: Python 3.11 is needed (set PYTHON=python3.11)"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A venv left half-made by an interrupted run (no pip in it) is made again.
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
@@ -46,8 +47,34 @@ approve: $(STAMP) ## Approve the pending sign-off as the approver
 lint: $(STAMP) ## ruff check
 	$(BIN)/ruff check .
 
-test: $(STAMP) ## Set up and run every test tier (unit, dags, integration, e2e)
-	$(BIN)/python -m pytest -q --durations=12 tests/unit tests/dags tests/integration tests/e2e
+# What the tests need that the lock cannot hold: Debian's Chromium (the browser tests drive the
+# Airflow UI in it) and a compose client (docker-compose.yaml is checked by it; no engine needed).
+# Installed when missing and this user may install packages; otherwise one line names them.
+system-packages: ## Install the Debian packages the tests need (Chromium, a compose client) if missing
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	{ command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; } || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages the tests need:$$missing"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	      || { echo "error: could not install$$missing: run 'apt-get install$$missing' and try again"; exit 1; }; \
+	  else \
+	    echo "error: the tests need$$missing: install with 'sudo apt-get install$$missing', then run make test again"; exit 1; \
+	  fi; \
+	fi
+
+# Each tier in a process of its own: the integration tier's servers are gone before the end-to-end
+# tier starts its stack. Every tier runs even when one before it failed; make fails at the end.
+test: $(STAMP) system-packages ## Set up and run every test tier (unit, dags, integration, e2e)
+	@failed=""; \
+	for tier in "unit|tests/unit tests/dags" "integration|tests/integration" "e2e|tests/e2e"; do \
+	  name=$${tier%%|*}; paths=$${tier#*|}; start=$$(date +%s); \
+	  echo "== $$name: $$paths"; \
+	  $(BIN)/python -m pytest -q --durations=10 $$paths || failed="$$failed $$name"; \
+	  echo "== $$name took $$(( $$(date +%s) - start )) s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED tiers:$$failed"; exit 1; fi
 
 BENCH_HOME ?= .mlcycle-bench
 
@@ -61,4 +88,4 @@ bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of thei
 test-fast: $(STAMP) ## Tests that need no running service
 	$(BIN)/python -m pytest tests/unit tests/dags -q
 
-.PHONY: help venv lock demo start stop status approve lint test test-fast bench
+.PHONY: help venv lock demo start stop status approve lint system-packages test test-fast bench
