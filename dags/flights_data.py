@@ -11,7 +11,7 @@ To gate files that another process delivered to ``landing/``, trigger with ``rep
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 # The Airflow modules this file needs through mlcycle, named so that the dag-processor imports them
 # once, before it starts a parser for the file ([dag_processor] parsing_pre_import_modules), instead
@@ -23,7 +23,8 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 from mlcycle.config import settings
 from mlcycle.orchestration import FEATURES, spark_job
 
-DATA_ROOT = settings().data_root
+CFG = settings()
+DATA_ROOT = CFG.data_root
 
 with DAG(
     dag_id="flights_data",
@@ -32,7 +33,7 @@ with DAG(
     end_date=datetime(2013, 12, 31),
     catchup=False,
     max_active_runs=2,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": CFG.retry_delay},
     tags=["flights", "data"],
     doc_md=__doc__,
     params={

@@ -7,7 +7,7 @@ are the validation set on which challenger and champion are compared.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 # The Airflow modules this file needs through mlcycle, named so that the dag-processor imports them
 # once, before it starts a parser for the file ([dag_processor] parsing_pre_import_modules), instead
@@ -46,6 +46,12 @@ with DAG(
             "any one carrier (with at least min_carrier_flights validation flights)",
         ),
         "min_carrier_flights": Param(30, type="integer", minimum=1),
+        "grid": Param(
+            CFG.training_grid,
+            enum=["full", "smallest"],
+            description="Tuning candidates: full, or smallest (one small forest: a quick check that "
+            "the whole training runs, not a model to serve)",
+        ),
         "approval_timeout_hours": Param(
             None,
             type=["null", "number"],
@@ -82,20 +88,19 @@ with DAG(
             CFG.model_name,
             "--airflow-run-id",
             "{{ run_id }}",
+            "--grid",
+            "{{ params.grid }}",
         ],
         connect=False,  # MLflow logs a Spark model only from a JVM of its own: always spark-submit
     )
 
     # The registry may be briefly away (a restart, a network blip): fail fast, retry, and find the
     # version again if a first try had registered it (one version per run, whatever the tries).
-    @task(retries=4, retry_delay=timedelta(seconds=30))
+    @task(retries=4, retry_delay=CFG.retry_delay)
     def register(run_id=None, dag=None) -> dict:
-        from mlcycle.registry import find_training_run, register_challenger, require_tracking_server
+        from mlcycle.registry import register_training_run
 
-        require_tracking_server(CFG.tracking_uri)
-        mlflow_run = find_training_run(CFG.tracking_uri, CFG.model_name, run_id)
-        version = register_challenger(CFG.tracking_uri, CFG.model_name, mlflow_run, run_id, dag.dag_id)
-        return {"version": version, "mlflow_run_id": mlflow_run}
+        return register_training_run(CFG.tracking_uri, CFG.model_name, run_id, dag.dag_id)
 
     @task
     def evaluate(registered: dict, params=None, run_id=None) -> dict:

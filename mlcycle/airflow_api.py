@@ -11,11 +11,6 @@ from typing import Any
 import requests
 
 TERMINAL_RUN_STATES = {"success", "failed"}
-# A response sent before the scheduler has processed the parking of the approval task fails the task
-# (Airflow 3.3.2: "finished with state success, but the task instance's state attribute is
-# queued"). Under load the scheduler took 6 s to get there; answering only once the task has sat
-# parked for longer avoids it.
-APPROVAL_SETTLE_SECONDS = 15.0
 
 
 class AirflowError(RuntimeError):
@@ -259,7 +254,9 @@ class AirflowClient:
         details = self.request("GET", "dags/~/dagRuns/~/hitlDetails", params=params)["hitl_details"]
         return [d for d in details if d["task_instance"]["state"] == "awaiting_input"]
 
-    def wait_for_approval(self, dag_id: str, run_id: str, task_id: str, timeout: float = 900) -> None:
+    def wait_for_approval(
+        self, dag_id: str, run_id: str, task_id: str, timeout: float = 900, poll: float = 2.0
+    ) -> None:
         """Wait until the approval task is parked for input (or finished before asking)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -273,7 +270,7 @@ class AirflowClient:
                 raise AirflowError(
                     f"{dag_id} {run_id}: {task_id} ended as {state} before asking for approval"
                 )
-            time.sleep(2)
+            time.sleep(poll)
         raise AirflowError(f"{dag_id} {run_id}: {task_id} not awaiting input after {timeout:.0f} s")
 
     def respond(
@@ -283,11 +280,10 @@ class AirflowClient:
         task_id: str,
         option: str,
         comment: str = "",
-        settle: float = APPROVAL_SETTLE_SECONDS,
+        poll: float = 2.0,
     ) -> dict:
-        """Answer a pending approval as this client's user, once the task is parked."""
-        self.wait_for_approval(dag_id, run_id, task_id)
-        time.sleep(settle)
+        """Answer a pending approval as this client's user, as soon as the task is parked."""
+        self.wait_for_approval(dag_id, run_id, task_id, poll=poll)
         return self.request(
             "PATCH",
             f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",

@@ -33,6 +33,11 @@ class Settings:
     model_name: str
     approvers: tuple[str, ...]
     airflow_url: str
+    # Seconds before a failed task is tried again (its own retries: a registry away, a Spark
+    # engine restarted). Shorter in the end-to-end tests, which meet these faults on purpose.
+    retry_delay: timedelta = timedelta(seconds=30)
+    # The tuning candidates a training run uses unless it says otherwise (its param ``grid``).
+    training_grid: str = "full"
 
     @property
     def archive_root(self) -> str:
@@ -48,6 +53,8 @@ def settings() -> Settings:
         model_name=_env("MLCYCLE_MODEL_NAME", "flights_air_time"),
         approvers=tuple(a.strip() for a in _env("MLCYCLE_APPROVERS", "approver").split(",") if a.strip()),
         airflow_url=_env("MLCYCLE_AIRFLOW_URL", "http://127.0.0.1:8080"),
+        retry_delay=timedelta(seconds=float(_env("MLCYCLE_RETRY_DELAY_SECONDS", "30"))),
+        training_grid=_env("MLCYCLE_TRAINING_GRID", "full"),
     )
 
 

@@ -12,7 +12,9 @@ task writes the same tags.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,6 +129,38 @@ def find_training_run(tracking_uri: str, model_name: str, airflow_run_id: str) -
     return runs[0].info.run_id
 
 
+@contextmanager
+def _few_client_retries(retries: int = 2):
+    """The MLflow client asks a refusing server again for about two minutes (seven tries with a
+    doubling wait) before it gives up. A task that Airflow retries itself should fail within
+    seconds instead, and come back when the server does."""
+    names = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({names[0]: str(retries), names[1]: "1"})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def register_training_run(tracking_uri: str, model_name: str, airflow_run_id: str, dag_id: str) -> dict:
+    """The ``register`` task of a training run: its MLflow run's model as the ``challenger``.
+
+    Safe to retry after a fault at any point: the version is created together with its run tag
+    (never a version that no run owns), and a retry finds it by that tag and finishes the job
+    (tags, alias) instead of registering another. A server that is down or refuses fails the task
+    within seconds, for Airflow to retry."""
+    require_tracking_server(tracking_uri)
+    with _few_client_retries():
+        mlflow_run = find_training_run(tracking_uri, model_name, airflow_run_id)
+        version = register_challenger(tracking_uri, model_name, mlflow_run, airflow_run_id, dag_id)
+    return {"version": version, "mlflow_run_id": mlflow_run}
+
+
 def register_challenger(
     tracking_uri: str, model_name: str, run_id: str, airflow_run_id: str, dag_id: str
 ) -> int:
@@ -135,6 +169,7 @@ def register_challenger(
     existing = [v for v in _versions(client, model_name) if v.tags.get(RUN_ID) == airflow_run_id]
     if existing:
         version = int(existing[-1].version)
+        print(f"{model_name} v{version} was registered by {airflow_run_id} already: finishing it")
     else:
         from mlflow.exceptions import MlflowException
 

@@ -176,7 +176,7 @@ def train(args) -> str:
         )
 
     pipeline = project_model.make_pipeline()
-    grid = project_model.param_grid(pipeline.getStages())
+    grid = project_model.param_grid(pipeline.getStages(), args.grid)
     evaluator = RegressionEvaluator(labelCol=project.LABEL, predictionCol="prediction", metricName="mae")
     tuner = TrainValidationSplit(
         estimator=pipeline,
@@ -203,6 +203,7 @@ def train(args) -> str:
                 "data_root": args.data_root,
                 **data_params,
                 "tuning_metric": "mae",
+                "grid": args.grid,
                 "grid_size": len(grid),
                 **{
                     f"candidate_{i}": ",".join(
@@ -289,6 +290,9 @@ def parse_args(argv=None):
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model-name", required=True, help="registered model, also the experiment name")
     parser.add_argument("--airflow-run-id", required=True)
+    parser.add_argument(
+        "--grid", choices=project_model.GRIDS, default="full", help="the tuning candidates (see model.py)"
+    )
     return parser.parse_args(argv)
 
 

@@ -61,13 +61,29 @@ def make_pipeline():
     return Pipeline(stages=[indexer, fill, assembler, regressor])
 
 
-def param_grid(pipeline_stages):
-    """Two candidates: a shallow and a deeper forest. Small on purpose: the window is a few
-    days, the cluster may be two cores, and depth is what matters for this target."""
+# "full" is what a model is trained with. "smallest" is one small forest: the whole pipeline runs
+# (tuning, logging, registration, evaluation) in a fraction of the time, for tests and quick tries.
+GRIDS = ("full", "smallest")
+
+
+def param_grid(pipeline_stages, size: str = "full"):
+    """The candidates of the tuning. Full: a shallow and a deeper forest, small on purpose (the
+    window is a few days, the cluster may be two cores, and depth is what matters for this
+    target). Smallest: one forest of 5 trees of depth 4."""
     from pyspark.ml.regression import RandomForestRegressor
     from pyspark.ml.tuning import ParamGridBuilder
 
+    if size not in GRIDS:
+        raise ValueError(f"unknown grid {size!r}: one of {', '.join(GRIDS)}")
     regressor = next(s for s in pipeline_stages if isinstance(s, RandomForestRegressor))
+    if size == "smallest":
+        return (
+            ParamGridBuilder()
+            .addGrid(regressor.numTrees, [5])
+            .addGrid(regressor.maxDepth, [4])
+            .addGrid(regressor.minInstancesPerNode, [5])
+            .build()
+        )
     return (
         ParamGridBuilder()
         .addGrid(regressor.maxDepth, [6, 10])

@@ -62,7 +62,7 @@ def mlflow_server(tmp_path_factory):
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+            env={**os.environ, "MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             start_new_session=True,  # its workers share the group: stopped together below
         )
     url = f"http://127.0.0.1:{port}"
