@@ -208,7 +208,10 @@ def test_days_of_a_task_instance():
     assert manual == ([DS], "the run's logical date")
     events = [{"ds": "2013-01-04"}, {"ds": ["2013-01-03", "junk"]}, None]
     assert resolve_days(event_extras=events)[0] == ["2013-01-03", "2013-01-04"]
-    assert resolve_days() == ([], resolve_days()[1])
+    assert resolve_days() == (
+        [],
+        "nothing (no rendered --ds, no logical date, no data interval, no ds in asset events)",
+    )
 
 
 def test_url_scheme_encodes_the_run_id():
