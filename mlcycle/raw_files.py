@@ -13,6 +13,7 @@ import csv
 from dataclasses import dataclass, field
 
 SHOWN = 80  # characters of a line quoted in a problem
+BOM = "\ufeff"  # the UTF-8 byte-order mark, as decoded text
 
 
 @dataclass
@@ -71,6 +72,18 @@ def inspect_csv(content: bytes, columns: list[str], *, require_final_newline: bo
     text, invalid = _decode(content)
     if text is None:
         inspection.problems.append(_problem("file_is_utf8_text", invalid, "UTF-8 text without NUL bytes"))
+        return inspection
+    # Spreadsheet exports often start with a UTF-8 byte-order mark. It is not part of the first
+    # column's name, and Spark's reader skips it too, so the header is the same with or without it.
+    text = text.removeprefix(BOM)
+    if not text:
+        inspection.problems.append(
+            _problem(
+                "file_is_not_empty",
+                {"bytes": len(content), "only": "a byte-order mark"},
+                "a header line after the byte-order mark",
+            )
+        )
         return inspection
     lines = text.split("\n")
     header = next(csv.reader([lines[0].rstrip("\r")]), [])

@@ -66,3 +66,18 @@ def test_header_differences_are_named():
 
 def test_quoted_header_is_read_as_csv():
     assert inspect_csv(b'"year","month","day","carrier"\n2013,1,2,AA\n', COLUMNS).ok
+
+
+def test_a_byte_order_mark_before_the_header_is_the_same_header():
+    inspection = inspect_csv(b"\xef\xbb\xbf" + GOOD, COLUMNS)
+    assert inspection.ok and inspection.data_lines == 2
+    # the mark is accepted only where exports write it: before the header, not inside a name
+    inside = inspect_csv(b"year,\xef\xbb\xbfmonth,day,carrier\n2013,1,2,AA\n", COLUMNS)
+    assert rules(inside) == ["header_matches_schema"]
+    assert inside.problems[0]["observed"]["unexpected"] == ["\ufeffmonth"]
+
+
+def test_a_byte_order_mark_alone_is_an_empty_file():
+    inspection = inspect_csv(b"\xef\xbb\xbf", COLUMNS)
+    assert rules(inspection) == ["file_is_not_empty"]
+    assert inspection.problems[0]["observed"]["bytes"] == 3
