@@ -180,6 +180,11 @@ def _is_pinned(image: str) -> bool:
     return bool(name) and "/" not in tag and tag not in ("", "latest") and "$" not in image
 
 
+def _joined_lines(text: str) -> str:
+    """``text`` with each backslash-continued line joined to the next (a shell command as run)."""
+    return re.sub(r"\\\n\s*", " ", text)
+
+
 def _without_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
@@ -269,9 +274,10 @@ def test_every_package_the_stack_installs_comes_from_the_lock(dockerfile, compos
     texts |= {f"deploy/{name}": p.read_text() for name, p in _deploy_files().items()}
     installs = []
     for where, text in texts.items():
-        for command in re.findall(r"pip install ([^\n&;]+)", text):
+        for command in re.findall(r"pip install ([^\n&;]+)", _joined_lines(text)):
             installs.append((where, command))
-            words = [w for w in command.split() if not w.startswith("-") and w != "\\"]
+            words = [w for w in command.split() if not w.startswith("-")]
+            assert words, f"{where}: pip install {command} names nothing to install"
             from_lock = "-r" in command.split() and all(w.endswith("requirements.lock") for w in words)
             project = "--no-deps" in command.split() and all(w.startswith("/tmp/mlcycle/src") for w in words)
             assert from_lock or project, f"{where} installs packages outside the lock: pip install {command}"
@@ -279,10 +285,32 @@ def test_every_package_the_stack_installs_comes_from_the_lock(dockerfile, compos
             if _normalise(name) in lock_versions:
                 assert version == lock_versions[_normalise(name)], f"{where}: {name}=={version}"
     assert any("requirements.lock" in command for _, command in installs), "the lock is never installed"
+    # Hash-checked: pip checks every hash of a requirements file as soon as one entry has one,
+    # and refuses the whole file if any entry has none.
+    entries = [
+        line
+        for line in _joined_lines(LOCK_FILE.read_text()).splitlines()
+        if re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*==", line)
+    ]
+    assert len(entries) == len(lock_versions) > 0
+    unhashed = [line.split()[0] for line in entries if not re.search(r"--hash=sha256:[0-9a-f]{64}", line)]
+    assert not unhashed, f"requirements.lock entries without a hash: {unhashed}"
 
 
 def test_image_installs_java_the_lock_and_the_project(dockerfile):
-    assert "openjdk-17-jre-headless" in dockerfile
+    joined = _joined_lines(dockerfile)
+    install = re.search(r"apt-get install ([^\n&;]+)", joined)
+    assert install, "the image installs no Debian package"
+    packages = {w.strip("'\"") for w in install.group(1).split() if not w.startswith("-")}
+    # Java 17 by name, or through the build argument that names it (directly or via a shell
+    # variable set from it)
+    java_args = [k for k, v in _dockerfile_args(dockerfile).items() if v == "openjdk-17-jre-headless"]
+    refs = {"openjdk-17-jre-headless"}
+    for arg in java_args:
+        refs |= {f"${{{arg}}}", f"${arg}"}
+        for var in re.findall(rf"\b(\w+)=\"?\$\{{?{arg}\}}?\"?", joined):
+            refs |= {f"${{{var}}}", f"${var}"}
+    assert packages & refs, f"apt-get install {install.group(1)} does not install openjdk-17-jre-headless"
     assert re.search(r"pip install [^\n]*--no-deps -r \S*requirements\.lock", dockerfile)
     assert "COPY --chown=airflow:0 mlcycle " in dockerfile
 
@@ -762,11 +790,12 @@ def test_no_secret_is_written_in_deploy_files():
 
 def test_env_file_is_git_ignored_and_the_example_holds_no_secret(compose_text):
     assert ".env" in [line.strip() for line in GITIGNORE.read_text().splitlines()]
-    if shutil.which("git") and (ROOT / ".git").exists():
-        ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
-        assert ignored.returncode == 0, ".env is not ignored by git"
-        example = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT)
-        assert example.returncode == 1, ".env.example must stay committable"
+    if not (shutil.which("git") and (ROOT / ".git").exists()):
+        pytest.fail("git and the repository's .git are needed to check that .env is ignored")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert ignored.returncode == 0, ".env is not ignored by git"
+    example = subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=ROOT)
+    assert example.returncode == 1, ".env.example must stay committable"
 
     text = ENV_EXAMPLE.read_text()
     assert "cp .env.example .env" in text
