@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,8 +124,12 @@ def test_scoring_and_monitoring_are_chained_by_assets(dagbag):
 
 def test_data_dag_is_daily_over_2013(dagbag):
     dag = dagbag.dags["flights_data"]
-    assert dag.start_date.year == 2013 and dag.end_date.year == 2013
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    # every day at midnight UTC (``@daily`` is stored as its cron expression)
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 0 * * *", "UTC")
+    # the first and the last day of 2013, in UTC
+    assert dag.start_date == datetime(2013, 1, 1, tzinfo=UTC) and dag.start_date.utcoffset() == timedelta(0)
+    assert dag.end_date == datetime(2013, 12, 31, tzinfo=UTC) and dag.end_date.utcoffset() == timedelta(0)
 
 
 def test_rollback_goes_through_the_same_sign_off_and_promotion(dagbag):
