@@ -12,7 +12,7 @@ from spark_jobs.flights.features import (
     validated_flights,
     validated_weather,
 )
-from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS, NUMERIC
+from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS, LABEL, NUMERIC
 from spark_jobs.flights.schemas import (
     CORRUPT_RECORD,
     FLIGHTS_COLUMNS,
@@ -279,25 +279,154 @@ def test_history_counts_only_the_days_before(spark):
     assert row["carrier_route_air_time_mean"] == 100.0  # AA on JFK-MIA only
 
 
-def test_no_feature_of_a_day_uses_that_day_or_later(spark):
-    """Everything that happens on day D or after (how long D's flights took, whether they left,
-    later days' flights) changes nothing in D's features but the label."""
-    weather = weather_df(spark, weather_row())
-    past = flights_on(spark, "2013-01-01", flight_row(flight=11, air_time=100.0))
-    scheduled = dict(flight=1, sched_dep_time=559, carrier="AA", origin="JFK", dest="MIA")
-    as_flown = flights_df(spark, flight_row(**scheduled, air_time=150.0)).unionByName(past)
-    changed = (
-        flights_df(spark, flight_row(**scheduled, air_time=400.0, dep_time=None, arr_time=None))
-        .unionByName(flights_df(spark, flight_row(flight=2, air_time=10.0)))  # same route, same day
-        .unionByName(flights_on(spark, "2013-01-03", flight_row(flight=3, air_time=1.0)))  # next day
-        .unionByName(past)
+# What is known of a flight when it is scheduled. Every other column of the upstream row is an
+# outcome (what happened on the day), derived from the schema so that a new column counts as an
+# outcome, and is changed by the leakage test below, until it is named here.
+SCHEDULED = {
+    "year",
+    "month",
+    "day",
+    "sched_dep_time",
+    "sched_arr_time",
+    "carrier",
+    "flight",
+    "tailnum",
+    "origin",
+    "dest",
+    "distance",
+    "hour",
+    "minute",
+    "time_hour",
+}
+OUTCOMES = {name: kind for name, kind in FLIGHTS_COLUMNS if name not in SCHEDULED}
+# A weather row is identified by its airport and hour; the rest are readings.
+WEATHER_KEYS = {"origin", "year", "month", "day", "hour", "time_hour"}
+READINGS = {name: kind for name, kind in WEATHER_COLUMNS if name not in WEATHER_KEYS}
+
+
+def test_outcome_and_reading_columns_follow_the_schema():
+    names = {name for name, _ in FLIGHTS_COLUMNS}
+    assert SCHEDULED <= names and WEATHER_KEYS <= {name for name, _ in WEATHER_COLUMNS}
+    assert list(OUTCOMES) == ["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"]
+    assert list(READINGS) == [
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+        "precip",
+        "pressure",
+        "visib",
+    ]
+
+
+def other(value, kind: str, step: int):
+    """Another value of the same type: what a column could have held instead."""
+    if kind == "int":
+        return (value or 0) + 7 * step
+    if kind == "double":
+        return (value or 0.0) + 11.5 * step
+    if kind == "string":
+        return f"{value or ''}~{step}"
+    if kind == "timestamp":
+        return value + dt.timedelta(hours=step)
+    raise AssertionError(f"no other value for a {kind} column")
+
+
+def changed(row: dict, columns: dict, step: int | None) -> dict:
+    """``row`` with every one of ``columns`` changed; ``step=None`` empties them instead."""
+    return {**row, **{c: None if step is None else other(row[c], kind, step) for c, kind in columns.items()}}
+
+
+def weather_on(spark, ds: str, *rows):
+    day = dt.date.fromisoformat(ds)
+    return validated_weather(
+        frame(
+            spark,
+            weather_schema(),
+            WEATHER_COLUMNS,
+            [{**r, "year": day.year, "month": day.month, "day": day.day} for r in rows],
+        ),
+        ds,
     )
-    key = "AA1-JFK-20130102-0559"
-    a = by_key(build_features(as_flown, weather, DS))[key].asDict()
-    b = by_key(build_features(changed, weather, DS))[key].asDict()
-    assert a.pop("air_time") == 150.0 and b.pop("air_time") is None
-    assert a == b
-    assert a["route_air_time_mean"] == 100.0
+
+
+def test_no_feature_of_a_day_uses_that_day_or_later(spark):
+    """Everything not known when D's flights are scheduled changes nothing in D's features but the
+    label: how D's flights went (every outcome column, whether they left at all), the weather
+    after their scheduled hour on D and all weather on later days, and later days' flights."""
+    hour = utc(2013, 1, 2, 10)  # every flight of D is scheduled at 05:00 in New York
+    on_day = [
+        flight_row(flight=1, air_time=150.0),
+        flight_row(flight=2, air_time=160.0, dep_delay=-3.0, arr_delay=-12.0),
+        flight_row(flight=3, origin="EWR", dest="ORD", distance=719, air_time=110.0),
+    ]
+    past = flights_on(spark, "2013-01-01", flight_row(flight=11, air_time=100.0)).unionByName(
+        flights_on(spark, "2013-01-01", flight_row(flight=12, origin="EWR", dest="ORD", air_time=120.0))
+    )
+    later = [flight_row(flight=1, air_time=155.0), flight_row(flight=5, origin="EWR", dest="ORD")]
+
+    def readings(origin: str, base: float) -> list[dict]:
+        return [
+            weather_row(origin=origin, hour=h - 5, temp=base + h, time_hour=hour + dt.timedelta(hours=h - 10))
+            for h in (9, 10, 11, 12, 23)
+        ]
+
+    weather_of_day = readings("JFK", 20.0) + readings("EWR", 40.0)
+    weather_later = [weather_row(origin=o, hour=5, time_hour=utc(2013, 1, 3, 10)) for o in ("JFK", "EWR")]
+
+    def world(flights_of_day, later_flights, day_weather, later_weather):
+        flights = (
+            flights_df(spark, *flights_of_day)
+            .unionByName(past)
+            .unionByName(flights_on(spark, "2013-01-03", *later_flights))
+        )
+        weather = weather_df(spark, *day_weather).unionByName(weather_on(spark, "2013-01-03", *later_weather))
+        return by_key(build_features(flights, weather, DS))
+
+    as_flown = world(on_day, later, weather_of_day, weather_later)
+    other_day = [
+        changed(on_day[0], OUTCOMES, None),  # did not leave after all
+        changed(on_day[1], OUTCOMES, 1),
+        changed(on_day[2], OUTCOMES, 2),
+    ]
+    other_weather = [r if r["time_hour"] <= hour else changed(r, READINGS, 3) for r in weather_of_day] + [
+        weather_row(origin="JFK", hour=6, temp=-30.0, time_hour=hour + dt.timedelta(hours=1))
+    ]
+    other_later = [
+        changed(later[0], OUTCOMES, 4),
+        flight_row(flight=6, air_time=900.0),
+        flight_row(flight=7, origin="EWR", dest="ORD", air_time=5.0),
+    ]
+    # every one of them is a change that reaches build_features
+    assert all(
+        changed_row[c] != row[c] for row, changed_row in zip(on_day, other_day, strict=True) for c in OUTCOMES
+    )
+    assert sum(r["time_hour"] > hour for r in other_weather) == 7
+    as_changed = world(
+        other_day, other_later, other_weather, [changed(r, READINGS, 5) for r in weather_later]
+    )
+
+    assert (
+        sorted(as_flown)
+        == sorted(as_changed)
+        == sorted(["AA1-JFK-20130102-0559", "AA2-JFK-20130102-0559", "AA3-EWR-20130102-0559"])
+    )
+    for key in as_flown:
+        a, b = as_flown[key].asDict(), as_changed[key].asDict()
+        assert a.pop(LABEL) != b.pop(LABEL), key  # the label is the day's outcome: it moves
+        assert a == b, key
+    # the features compared are known, not missing on both sides
+    jfk = as_flown["AA1-JFK-20130102-0559"]
+    ewr = as_flown["AA3-EWR-20130102-0559"]
+    assert (jfk["temp"], jfk["route_air_time_mean"], jfk["carrier_route_air_time_mean"]) == (
+        30.0,
+        100.0,
+        100.0,
+    )
+    assert (ewr["temp"], ewr["route_air_time_mean"], ewr["route_flights"]) == (50.0, 120.0, 1.0)
+    assert None not in (jfk["wind_speed"], jfk["precip"], jfk["visib"])
 
 
 def test_plane_facts_and_holidays(spark):
