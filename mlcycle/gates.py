@@ -102,9 +102,25 @@ def on_failure(expectation: dict) -> str:
 
 
 def row_rules(suite_path: str) -> list[dict]:
-    """The suite's row rules (``meta.on_failure == "quarantine"``): each row is judged alone."""
+    """The suite's row rules (``meta.on_failure == "quarantine"``): each row is judged alone.
+
+    A rule with ``mostly`` below 1 is refused: GX passes it while enough rows pass, so whether one
+    failing row is acceptable depends on all the others, and no verdict of a single row can be
+    what GX decides. Quarantining every failing row would set aside rows GX tolerates.
+    """
     spec = json.loads(Path(suite_path).read_text())
-    return [e for e in spec.get("expectations", []) if on_failure(e) == QUARANTINE]
+    rules = [e for e in spec.get("expectations", []) if on_failure(e) == QUARANTINE]
+    for rule in rules:
+        mostly = rule.get("kwargs", {}).get("mostly")
+        if mostly is not None and mostly != 1:
+            raise ValueError(
+                f"{suite_path}: row rule {rule_label(rule)} has mostly={mostly!r}; a row rule judges "
+                "each row alone and cannot tolerate a share of failing rows. Either drop 'mostly' "
+                "(each failing row is quarantined; the day's share of quarantined rows is bounded "
+                "by max_quarantine_share in thresholds.toml) or make the rule a batch rule "
+                '(meta.on_failure: "block") so GX judges the share over the whole day.'
+            )
+    return rules
 
 
 def load_suite(suite_path: str, *, include_row_rules: bool = True):

@@ -98,6 +98,33 @@ def test_row_rules_refuse_what_a_single_row_cannot_fail(spark, tmp_path):
         split_rows(df, row_rules(path))
 
 
+def test_a_row_rule_with_mostly_is_refused_with_the_suite_the_rule_and_the_fix(tmp_path):
+    # GX passes a rule with mostly=0.8 on the 6 rows above although one carrier is null: which
+    # failing rows it tolerates depends on the others, so no row can be quarantined for it
+    tolerant = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "carrier", "mostly": 0.8}}
+    path = suite(tmp_path, [RULES[2], tolerant])
+    with pytest.raises(ValueError) as raised:
+        row_rules(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: row rule expect_column_values_to_not_be_null(carrier) has mostly=0.8")
+    assert "drop 'mostly'" in message and 'make the rule a batch rule (meta.on_failure: "block")' in message
+
+
+def test_mostly_of_one_and_mostly_on_batch_rules_are_accepted(spark, tmp_path):
+    exact = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "carrier", "mostly": 1.0}}
+    path = tmp_path / "rules.json"
+    batch = {**exact, "kwargs": {"column": "tailnum", "mostly": 0.5}, "meta": {"on_failure": "block"}}
+    path.write_text(
+        json.dumps(
+            {"name": "rules", "expectations": [{**exact, "meta": {"on_failure": "quarantine"}}, batch]}
+        )
+    )
+    rules = row_rules(str(path))
+    assert [rule["kwargs"]["column"] for rule in rules] == ["carrier"]
+    judged = split_rows(spark.createDataFrame(ROWS, SCHEMA), rules).where(f"size({FAILURES}) > 0")
+    assert [r.flight for r in judged.collect()] == [2]
+
+
 THRESHOLDS = {"min_rows": 100, "max_rows": 2000, "volume_min_ratio": 0.5, "volume_max_ratio": 1.5}
 
 
