@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -17,13 +18,27 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_down_server_fails_at_once_saying_what_to_do():
+def test_a_refused_connection_fails_within_seconds_with_a_message_naming_server_and_remedy():
     uri = f"http://127.0.0.1:{_closed_port()}"
+    started = time.monotonic()
     with pytest.raises(TrackingServerDown) as failed:
         require_tracking_server(uri, timeout=2)
+    assert time.monotonic() - started < 2.0  # a refusal is reported as it comes: no retries, no wait
     message = str(failed.value)
-    assert uri in message and "is not answering" in message
+    assert uri in message and "is not answering" in message and "Connection refused" in message
+    # the wording a person reads in the task log (what the caller did not do is not checked here)
     assert "Nothing was registered" in message and "make start" in message
+
+
+def test_a_server_that_accepts_but_never_answers_fails_after_the_timeout():
+    with socket.socket() as silent:  # listens, so connecting works, but nobody ever replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(TrackingServerDown, match="is not answering"):
+            require_tracking_server(uri, timeout=1)
+        assert time.monotonic() - started < 4.0
 
 
 class _Health(BaseHTTPRequestHandler):
