@@ -181,10 +181,22 @@ def test_the_training_run_records_the_partitions_and_their_gates(root):
     assert metrics == {"data.rows_validated": 490, "data.rows_quarantined": 10}
 
 
-def test_the_training_job_refuses_a_window_that_did_not_pass(root, capsys):
+def test_the_training_job_refuses_a_window_that_did_not_pass(root, capsys, monkeypatch):
     """Submitted outside Airflow, the job stops before Spark and MLflow with the same message."""
+    import mlflow
+
     from spark_jobs import train
 
+    def touched(what):
+        def fail(*args, **kwargs):
+            raise AssertionError(f"{what} used by a refused training job")
+
+        return fail
+
+    # as the job reaches them: a Spark session through its own import, MLflow through the module
+    monkeypatch.setattr(train, "get_spark", touched("get_spark"))
+    for name in ("MlflowClient", "set_experiment", "start_run"):
+        monkeypatch.setattr(mlflow, name, touched(f"mlflow.{name}"))
     _verdict(root, "features", "2013-01-03", success=False, rows=98)
     args = ["--start", "2013-01-01", "--end", "2013-01-05", "--holdout-days", "1", "--data-root", str(root)]
     code = train.main([*args, "--model-name", "m", "--airflow-run-id", "manual"])
