@@ -64,14 +64,15 @@ def test_rollback_brings_an_earlier_champion_back_and_history_shows_each_stint(m
     assert client.get_model_version(MODEL, str(v2)).tags["status"] == "retired"
     assert client.get_registered_model(MODEL).aliases == {"champion": str(v1)}
 
+    # Full timestamps: the retried promotion of v2 (08:05) neither moved v2's start nor v1's end.
     history = [
-        (h["version"], h["promoted_at"][:10], (h["retired_at"] or "")[:10], h["decided_by"])
+        (h["version"], h["promoted_at"], h["retired_at"], h["decided_by"], h["airflow_run_id"])
         for h in registry.champion_history(uri, MODEL)
     ]
     assert history == [
-        (v1, "2013-04-01", "2013-05-01", "alice"),
-        (v2, "2013-05-01", "2013-06-01", "bob"),
-        (v1, "2013-06-01", "", "carol"),
+        (v1, "2013-04-01T08:00:00+00:00", "2013-05-01T08:00:00+00:00", "alice", "manual__1"),
+        (v2, "2013-05-01T08:00:00+00:00", "2013-06-01T08:00:00+00:00", "bob", "manual__2"),
+        (v1, "2013-06-01T08:00:00+00:00", None, "carol", "manual__rollback"),
     ]
 
 
