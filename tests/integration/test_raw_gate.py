@@ -283,6 +283,7 @@ def test_impossible_values(root, spark, good, capsys):
     lines[5] = with_field(lines[5], header, "distance", "-187")
     lines[6] = with_field(with_field(lines[6], header, "hour", "27"), header, "sched_dep_time", "2705")
     lines[8] = with_field(lines[8], header, "origin", "XYZ")
+    lines[9] = with_field(lines[9], header, "dest", "ZZZ")  # an airport code, but no known airport
     deliver(root, "flights", lines_text(lines))
     record, total = assert_quarantined(
         *run_gate(root, DS, capsys),
@@ -293,9 +294,13 @@ def test_impossible_values(root, spark, good, capsys):
             "expect_column_values_to_be_between(hour)": 1,
             "expect_column_values_to_be_between(sched_dep_time)": 1,
             "expect_column_values_to_be_in_set(origin)": 1,
+            "expect_column_values_to_be_in_set(dest)": 1,
         },
     )
-    assert (record["validated"], record["quarantined"]) == (total - 3, 3)
+    assert (record["validated"], record["quarantined"]) == (total - 4, 4)
+    set_aside = spark.read.parquet(record["quarantine"]).select("origin", "dest").collect()
+    assert "XYZ" in {r.origin for r in set_aside}
+    assert "ZZZ" in {r.dest for r in set_aside}
 
 
 def test_too_many_bad_rows_hold_the_day(root, spark, good, capsys):
