@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 
-from mlcycle.gates import GATE_FAILED_EXIT
+from mlcycle.gates import GATE_FAILED_EXIT, load_thresholds
 from mlcycle.landing import land_day, landing_path
 from spark_jobs import validate_raw
 
@@ -415,6 +416,66 @@ def test_weather_glitch_is_quarantined_and_a_bad_weather_file_holds_the_day(root
     assert verdict(root, "weather")["success"] is False and verdict(root, "flights")["success"] is True
     assert "rejected raw_weather" in output and "rejected raw_flights" not in output
     assert_unchanged(root, passed)
+
+
+def test_weather_share_of_bad_rows_passes_just_under_its_threshold_and_holds_just_over(
+    root, spark, good, capsys
+):
+    share = load_thresholds(str(validate_raw.THRESHOLDS), "raw_weather")["max_quarantine_share"]
+    lines = pristine(root, "weather")
+    header = lines[0].split(",")
+    rows = len(lines) - 1
+    under = math.floor(share * rows)
+    assert 0 < under / rows <= share < (under + 1) / rows
+
+    def with_bad_readings(count: int) -> str:
+        bad = list(lines)
+        for i in range(1, rows + 1, rows // count)[:count]:  # spread over the day
+            bad[i] = with_field(bad[i], header, "temp", "999.0")
+        return lines_text(bad)
+
+    deliver(root, "weather", with_bad_readings(under))
+    record, total = assert_quarantined(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        {"expect_column_values_to_be_between(temp)": under},
+        dataset="weather",
+    )
+    assert (record["rows"], record["quarantined"]) == (total, under)
+
+    passed = snapshot(root)
+    deliver(root, "weather", with_bad_readings(under + 1))
+    record = assert_held(
+        *run_gate(root, DS, capsys),
+        root,
+        spark,
+        passed,
+        "expect_column_mean_to_be_between",
+        dataset="weather",
+    )
+    held = next(f for f in record["failed"] if f["expectation"] == "expect_column_mean_to_be_between")
+    assert held["observed"] == pytest.approx((under + 1) / rows)
+    assert held["expected"]["max_value"] == share
+    assert record["quarantined"] == under + 1
+    assert verdict(root, "flights")["success"] is True  # the weather alone holds the day
+
+
+def test_a_byte_order_mark_before_the_header_is_read_as_the_same_file(root, spark, good, capsys):
+    for dataset in ("flights", "weather"):
+        deliver(root, dataset, b"\xef\xbb\xbf" + lines_text(pristine(root, dataset)).encode())
+    code, output = run_gate(root, DS, capsys)
+    assert code == 0, output[-3000:]
+    for dataset in ("flights", "weather"):
+        record = verdict(root, dataset)
+        assert (record["success"], record["reconciled"], record["quarantined"]) == (True, True, 0)
+        assert record["rows"] == record["validated"] == len(pristine(root, dataset)) - 1
+    # the first column is read under its own name, its values as written
+    firsts = content(root, "flights").query(f"ds == '{DS}'")["year"]
+    assert set(firsts) == {2013}
+    assert set(content(root, "weather").query(f"ds == '{DS}'")["origin"]) == {"EWR", "JFK", "LGA"}
+    # row for row what the drop without the mark gives
+    assert_unchanged(root, {dataset: content(root, dataset, "validated_pristine") for dataset in good})
 
 
 def test_a_fixed_drop_replaces_exactly_its_partition(root, spark, good, capsys):
