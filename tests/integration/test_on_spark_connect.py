@@ -4,6 +4,8 @@ exactly what the classic session writes, and a held day is held the same way."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -19,19 +21,45 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 DS = "2013-01-02"
+SESSIONS = "sessions of the job: "
+
+# ``main`` of a job as ``SparkJob`` runs it in a task, and then what the process used: the module
+# of each session the job asked for, and whether a JVM (py4j gateway) was ever started in it.
+RUN_MAIN = f"""
+import json, sys
+import pyspark
+from spark_jobs import common, {{job}}
+
+made = []
+def recording(app_name):
+    session = real(app_name)
+    made.append(type(session).__module__)
+    return session
+
+real, common.get_spark = common.get_spark, recording
+code = {{job}}.main(sys.argv[1:])
+print({SESSIONS!r} + json.dumps({{{{"modules": made, "jvm": pyspark.SparkContext._gateway is not None}}}}))
+sys.exit(code)
+"""
 
 
 def on_connect(url: str, job: str, ds: str, data_root: Path) -> subprocess.CompletedProcess:
-    """``main`` of an entry point with ``SPARK_REMOTE`` set, as ``SparkJob`` runs it in a task."""
-    code = f"import sys; from spark_jobs import {job}; sys.exit({job}.main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, "--ds", ds, "--data-root", str(data_root)],
+    """``main`` of an entry point with ``SPARK_REMOTE`` set, as ``SparkJob`` runs it in a task;
+    fails the test unless every session of the job was a Connect one and no JVM was started."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_MAIN.format(job=job), "--ds", ds, "--data-root", str(data_root)],
         cwd=REPO,
         env={**os.environ, "SPARK_REMOTE": url},
         capture_output=True,
         text=True,
         timeout=600,
     )
+    reports = [line for line in done.stdout.splitlines() if line.startswith(SESSIONS)]
+    assert len(reports) == 1, f"{job} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    used = json.loads(reports[0].removeprefix(SESSIONS))
+    assert used["modules"] and all(m.startswith("pyspark.sql.connect.") for m in used["modules"]), used
+    assert used["jvm"] is False, f"{job} started a JVM in its own process"
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -46,41 +74,62 @@ def roots(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def connect_day(connect_url, roots):
+    """The day gated and built on the Connect server (the connect root's ds=DS partitions)."""
+    for job in ("validate_raw", "build_features"):
+        done = on_connect(connect_url, job, DS, roots["connect"])
+        assert done.returncode == 0, done.stderr[-5000:]
+    return roots["connect"]
+
+
 def _rows(spark, root: Path, dataset: str, ds: str):
     return spark.read.parquet(str(root / dataset / f"ds={ds}"))
 
 
-def test_a_day_on_spark_connect_writes_what_the_classic_session_writes(connect_url, roots, spark):
-    for job in ("validate_raw", "build_features"):
-        done = on_connect(connect_url, job, DS, roots["connect"])
-        assert done.returncode == 0, done.stderr[-5000:]
+def _files(partition: Path) -> dict[str, tuple[int, str]]:
+    """Each file of a partition: its modification time (ns) and the digest of its content."""
+    return {
+        str(p.relative_to(partition)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(partition.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_day_on_spark_connect_writes_what_the_classic_session_writes(connect_day, roots, spark):
     validate_raw.validate_day(spark, str(roots["classic"]), DS)
     build_features.main(["--ds", DS, "--data-root", str(roots["classic"])])
 
     for dataset in ("validated/flights", "validated/weather", "features"):
-        on_connect_rows = _rows(spark, roots["connect"], dataset, DS)
+        on_connect_rows = _rows(spark, connect_day, dataset, DS)
         classic_rows = _rows(spark, roots["classic"], dataset, DS)
         assert on_connect_rows.count() == classic_rows.count() > 0, dataset
         assert on_connect_rows.exceptAll(classic_rows).count() == 0, dataset
         assert classic_rows.exceptAll(on_connect_rows).count() == 0, dataset
     for gate in ("raw_flights", "raw_weather", "features"):
-        assert (roots["connect"] / "gates" / gate / f"ds={DS}.json").is_file()
+        assert (connect_day / "gates" / gate / f"ds={DS}.json").is_file()
 
 
-def test_a_held_day_on_spark_connect_exits_as_held_and_writes_nothing(connect_url, roots):
+def test_a_held_day_on_spark_connect_exits_as_held_and_writes_nothing(connect_url, connect_day):
     wrong = "2013-01-03"  # the drop of the 2nd delivered again as the 3rd
-    root = roots["connect"]
+    root = connect_day
     for dataset in ("flights", "weather"):
         target = root / "landing" / dataset / f"ds={wrong}"
         target.mkdir(parents=True)
         (target / f"{dataset}.csv").write_bytes(
             (root / "landing" / dataset / f"ds={DS}" / f"{dataset}.csv").read_bytes()
         )
+    second = {d: root / d / f"ds={DS}" for d in ("validated/flights", "validated/weather", "features")}
+    before = {d: _files(p) for d, p in second.items()}
+    assert all(before.values()), before  # the 2nd is there to be left alone
 
     held = on_connect(connect_url, "validate_raw", wrong, root)
 
     assert held.returncode == GATE_FAILED_EXIT, held.stderr[-5000:]
     assert f"rejected raw_flights ds={wrong}" in held.stderr
-    assert not (root / "validated" / "flights" / f"ds={wrong}").exists()
-    # the day of the 2nd, written by the first test, is untouched
-    assert (root / "validated" / "flights" / f"ds={DS}").is_dir()
+    for dataset in ("validated/flights", "validated/weather", "features"):
+        assert not (root / dataset / f"ds={wrong}").exists(), dataset
+    verdict = json.loads((root / "gates" / "raw_flights" / f"ds={wrong}.json").read_text())
+    assert verdict["success"] is False  # the held day's verdict is what it does write
+    # the day of the 2nd is untouched: the same files, neither rewritten nor changed
+    assert {d: _files(p) for d, p in second.items()} == before
