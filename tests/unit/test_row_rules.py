@@ -146,9 +146,16 @@ def test_held_day_message_quotes_each_failed_verdict(tmp_path):
     write_result(passed, f"{root}/gates/raw_flights/ds=2013-01-05.json", message=None)
 
     text = held_day_message(root, "validate_raw", "2013-01-05")
-    assert "held ds=2013-01-05" in text and "retrying will not change it" in text
     assert "Gate 'raw_weather' rejected" in text and "raw_flights" not in text
-    assert "its own message is in the output above" in held_day_message(root, "train", "2013-01-05")
+    assert "its own message is in the output above" not in text  # the verdict is quoted instead
+
+    # a verdict without its message points at its file; a task whose gates kept no failed
+    # verdict points at the job's own output
+    write_result(failed, f"{root}/gates/raw_weather/ds=2013-01-06.json", message=None)
+    assert f"gate raw_weather failed: see {root}/gates/raw_weather/ds=2013-01-06.json" in held_day_message(
+        root, "validate_raw", "2013-01-06"
+    )
+    assert "its own message is in the output above" in held_day_message(root, "build_features", "2013-01-05")
 
 
 def test_a_held_day_fails_the_task_without_retries_and_other_failures_keep_them(tmp_path, monkeypatch):
