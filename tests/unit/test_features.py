@@ -123,6 +123,15 @@ def test_read_raw_refuses_a_header_that_does_not_match_the_schema(spark, tmp_pat
         read_raw(spark, str(path), weather_schema()).collect()
 
 
+def test_read_raw_takes_a_byte_order_mark_before_the_header_as_the_same_header(spark, tmp_path):
+    path = tmp_path / "weather.csv"
+    header = ",".join(name for name, _ in WEATHER_COLUMNS)
+    line = "JFK,2013,1,2,5,30,20,60,270,10,NA,0,1015,10,2013-01-02T10:00:00Z"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{header}\n{line}\n".encode())
+    rows = read_raw(spark, str(path), weather_schema()).cache().collect()
+    assert [(r["origin"], r["temp"], r[CORRUPT_RECORD]) for r in rows] == [("JFK", 30.0, None)]
+
+
 def test_flight_key_is_stable_readable_and_null_when_incomplete(spark):
     df = flights_df(
         spark,
