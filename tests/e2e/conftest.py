@@ -28,6 +28,11 @@ def stack_home(tmp_path_factory):
             "MLCYCLE_MLFLOW_PORT": str(_free_port()),
             "MLCYCLE_SPARK_CONNECT_PORT": str(_free_port()),
             "MLCYCLE_APPROVERS": "approver,approver2",
+            # The faults these tests cause on purpose are retried after 2 s instead of 30 s, and a
+            # training is tuned on one small candidate unless a test asks for the full grid: the
+            # tests are about the lifecycle around the model, not its quality.
+            "MLCYCLE_RETRY_DELAY_SECONDS": "2",
+            "MLCYCLE_TRAINING_GRID": "smallest",
         }
     )
     os.environ.pop("MLCYCLE_DATA_ROOT", None)
@@ -97,3 +102,68 @@ def _a_failed_test_leaves_no_run_behind(request):
         stopped = admin.stop_unfinished()
         if stopped:
             print(f"after the failure, stopped the unfinished runs: {stopped}")
+
+
+# The state the tests start from. Each test asks for what it needs; a fixture makes it when the
+# stack does not have it yet, so the files pass in any order and alone.
+
+
+@pytest.fixture(scope="session")
+def dags(admin):
+    """Every DAG parsed and unpaused."""
+    from mlcycle.cli import ALL_DAGS
+
+    admin.wait_for_dags(ALL_DAGS)
+    for dag_id in ALL_DAGS:
+        admin.unpause(dag_id)
+    return ALL_DAGS
+
+
+@pytest.fixture(scope="session")
+def data_days(stack, admin, dags) -> list[dict]:
+    """The first days of 2013 landed, gated and built through Airflow's own backfill: its runs."""
+    from stack_state import DAYS, FIRST_DAY
+
+    from mlcycle.cli import run_data_window
+
+    return run_data_window(admin, FIRST_DAY, DAYS)
+
+
+@pytest.fixture
+def champion(stack, admin, approver, data_days) -> int:
+    """The champion of the moment; when there is none, one is trained and approved."""
+    from stack_state import champion as champion_now
+    from stack_state import train_and_answer
+
+    if champion_now(stack) is None:
+        train_and_answer(admin, approver, "Approve", comment="a champion to start from")
+    version = champion_now(stack)
+    assert version is not None
+    return version
+
+
+@pytest.fixture
+def former_champion(stack, admin, approver, champion) -> int:
+    """A version that served as champion before the current one and is not archived: what a
+    rollback can bring back. When there is none, another training is approved."""
+    from stack_state import former_champions, train_and_answer
+
+    if not former_champions(stack):
+        train_and_answer(admin, approver, "Approve", comment="a second champion")
+    return former_champions(stack)[-1]
+
+
+@pytest.fixture
+def paused(admin):
+    """Pause DAGs a test does not need (scoring, monitoring: started by every promotion), so the
+    two cores go to what the test is about; they are unpaused afterwards and catch up."""
+    held: list[str] = []
+
+    def pause(*dag_ids: str) -> None:
+        for dag_id in dag_ids:
+            admin.request("PATCH", f"dags/{dag_id}", json={"is_paused": True})
+            held.append(dag_id)
+
+    yield pause
+    for dag_id in held:
+        admin.unpause(dag_id)

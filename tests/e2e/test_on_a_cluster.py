@@ -2,19 +2,22 @@
 installed PySpark), by changing only Airflow connections through its REST API: ``spark_default``
 points at the cluster's master, and ``spark_connect`` (the embedded stack's Connect server, which
 runs in local mode) is removed, so every job is submitted. A day of data, a training run and the
-scoring of the day run as applications of the cluster, with executors on both workers. Runs after
-``test_lifecycle`` (a champion exists to score with)."""
+scoring of the day run as applications of the cluster, with executors on both workers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from stack_state import MODEL, TRAINING, mlflow_client, train, xcom
+from stack_state import champion as champion_now
+from stack_state import versions as all_versions
 
 from mlcycle.spark_cluster import StandaloneCluster
 
+pytestmark = pytest.mark.e2e
+
 DAY = "2013-01-05"
-WINDOW = {"train_start": "2013-01-01", "train_end": "2013-01-02", "holdout_days": 1}
 
 
 @pytest.fixture
@@ -47,31 +50,53 @@ def on_the_cluster(admin, cluster):
         admin.request("POST", "connections", json=connect)
 
 
-def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(stack, admin, on_the_cluster):
+def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
+    stack, admin, champion, paused, on_the_cluster
+):
     import pandas as pd
 
     cluster = on_the_cluster
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    paused("flights_monitoring")  # not what this test is about: its jobs would queue on the cluster
+    scoring_before = {r["dag_run_id"] for r in admin.dag_runs("flights_scoring")}
 
     run_id = admin.trigger("flights_data", logical_date=f"{DAY}T00:00:00Z")
     assert admin.wait_for_run("flights_data", run_id, timeout=900) == "success"
     assert any((data_root / "features" / f"ds={DAY}").glob("*.parquet"))
 
-    # A challenger no rule can accept: the training job runs, then the rules reject it.
-    training = admin.trigger("flights_training", conf={**WINDOW, "min_improvement": 60.0})
-    assert admin.wait_for_run("flights_training", training, timeout=900) == "success"
+    # A challenger no rule can accept: the training job runs, then the rules reject it, before
+    # anyone is asked.
+    training = train(admin, min_improvement=60.0)
+    assert admin.wait_for_run(TRAINING, training, timeout=900) == "success"
+    states = {t: ti["state"] for t, ti in admin.task_instances(TRAINING, training).items()}
+    assert (states["evaluate"], states["sign_off"], states["promote"], states["record_decision"]) == (
+        "success",
+        "skipped",
+        "skipped",
+        "success",
+    )
+    version = int(xcom(admin, TRAINING, training, "register")["version"])
+    tags = all_versions(stack)[version]
+    assert (tags["status"], tags["decision"], tags["decision.by"]) == (
+        "rejected",
+        "rejected",
+        "rule:min_improvement",
+    )
+    assert "min_improvement" in tags["decision.comment"] and tags["decision.airflow_run_id"] == training
+    assert champion_now(stack) == champion
+    assert "challenger" not in mlflow_client(stack).get_registered_model(MODEL).aliases
 
-    scoring = admin.trigger("flights_scoring", conf={"days": [DAY], "rescore": True})
-    assert admin.wait_for_run("flights_scoring", scoring, timeout=900) == "success"
+    # The new features were announced: scoring followed on its own and scored the day there.
+    admin.wait_until_idle(["flights_data", "flights_scoring"])
     predictions = pd.read_parquet(data_root / "predictions" / f"ds={DAY}")
-    assert set(predictions["airflow_run_id"]) == {scoring}
+    (scoring,) = set(predictions["airflow_run_id"])
+    assert scoring not in scoring_before and admin.dag_run("flights_scoring", scoring)["state"] == "success"
+    assert set(predictions["model_version"].astype(str)) == {str(champion)}
     assert len(predictions) == len(pd.read_parquet(data_root / "features" / f"ds={DAY}"))
 
-    # Scoring and monitoring also follow the new features on their own: let them finish there too.
-    admin.wait_until_idle(["flights_data", "flights_scoring", "flights_monitoring"])
     apps = {a["id"]: a["name"] for a in cluster.applications()}
     names = set(apps.values())
-    assert {f"validate_raw ds={DAY}", f"build_features ds={DAY}", f"score-flights_air_time ds={DAY}"} <= names
+    assert {f"validate_raw ds={DAY}", f"build_features ds={DAY}", f"score-{MODEL} ds={DAY}"} <= names
     assert any(name.startswith("train-") for name in names), names
     for worker, ran in cluster.executors_by_worker().items():
         assert {e["appid"] for e in ran} == set(apps), f"worker {worker} ran no executor of some application"

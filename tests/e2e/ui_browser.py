@@ -41,16 +41,32 @@ def log_in(page, base_url: str, user: str, password: str) -> None:
     page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
-def answer_in_ui(page, base_url: str, subject: str, option: str, comment: str | None = None) -> str:
-    """Find the approval titled ``subject`` on the UI's "Required Actions" page, open it, write the
-    comment, click ``option``, and wait until the UI shows the answer. Returns the text of the
-    approval as the person saw it (subject and evidence)."""
+def answer_in_ui(
+    page, base_url: str, subject: str, option: str, comment: str | None = None, run_id: str | None = None
+) -> str:
+    """Find the approval titled ``subject`` on the UI's "Required Actions" page (of the run
+    ``run_id`` when given: approvals of the same question may be listed from earlier runs), open
+    it, write the comment, click ``option``, and wait until the UI shows the answer. Returns the
+    text of the approval as the person saw it (subject and evidence)."""
+    from urllib.parse import quote
+
     from playwright.sync_api import expect
 
     page.goto(f"{base_url}/required_actions", wait_until="networkidle")
-    page.get_by_role("link", name=subject, exact=True).first.click()
+    links = page.get_by_role("link", name=subject, exact=True)
+    links.first.wait_for(state="visible")
+    if run_id is None:
+        link = links.first
+    else:
+        forms = {run_id, quote(run_id, safe=""), quote(run_id)}
+        hrefs = [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
+        chosen = [i for i, href in enumerate(hrefs) if any(form in href for form in forms)]
+        assert chosen, f"no required action of run {run_id} titled {subject!r}; links: {hrefs}"
+        link = links.nth(chosen[0])
+    link.click()
     button = page.get_by_role("button", name=option, exact=True)
     button.wait_for(state="visible")
+    expect(button).to_be_enabled()
     seen = page.inner_text("body")
     if comment is not None:
         page.locator("[name=element_comment]").fill(comment)  # the form field of the "comment" param
