@@ -6,6 +6,7 @@ monitor -> archive the retired champion."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -279,7 +280,14 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
     ev = registry.evidence(uri, MODEL, v2, min_improvement=0.0)
     assert ev["champion_version"] == v1
-    assert ev["delta"] == pytest.approx(ev["challenger_val_mae"] - ev["champion_val_mae"])
+    # Same window, same rows, same holdout day: v1 scored on run 2's validation rows gives the error
+    # run 1 measured for it, which only holds if both runs validated on the same days.
+    run_1_mae = client.get_run(run_1).data.metrics["val_mae"]
+    run_2_mae = client.get_run(run_2).data.metrics["val_mae"]
+    assert data.metrics["champion_val_mae"] == pytest.approx(run_1_mae)
+    assert ev["challenger_val_mae"] == run_2_mae
+    assert ev["champion_val_mae"] == data.metrics["champion_val_mae"]
+    assert ev["delta"] == pytest.approx(run_2_mae - run_1_mae)
     assert ev["auto_reject"] == (ev["delta"] > 0)
     assert f"challenger v{v2}" in ev["markdown"] and f"champion v{v1}" in ev["markdown"]
     assert registry.evidence(uri, MODEL, v2, min_improvement=1e9)["auto_reject"] is True
@@ -350,14 +358,40 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
         [],
     )
 
-    for _ in range(2):  # a re-run (backfill) of the same day gives the same partition and metrics
-        spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)
-    monitoring = spark.read.parquet(f"{data_root}/monitoring/ds={DAYS[-1]}").collect()
-    assert len(monitoring) == 1
-    row = monitoring[0]
+    def monitored() -> tuple[list, dict]:
+        """The day's monitoring rows and the full metric history of each monitoring run."""
+        rows = sorted(
+            (r.asDict() for r in spark.read.parquet(f"{data_root}/monitoring/ds={DAYS[-1]}").collect()),
+            key=lambda r: r["model_version"],
+        )
+        runs = client.search_runs([client.get_experiment_by_name(f"{MODEL}-monitoring").experiment_id])
+        histories = {
+            (run.info.run_id, key): [
+                (m.step, m.timestamp, m.value) for m in client.get_metric_history(run.info.run_id, key)
+            ]
+            for run in runs
+            for key in run.data.metrics
+        }
+        return rows, histories
+
+    spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)
+    first_rows, first_histories = monitored()
+    # a re-run (backfill) of the same day gives the same partition and adds nothing to the history
+    spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)
+    rows, histories = monitored()
+    assert rows == first_rows
+    assert histories == first_histories and all(len(h) == 1 for h in histories.values()), histories
+    assert len(rows) == 1
+    row = spark.read.parquet(f"{data_root}/monitoring/ds={DAYS[-1]}").first()
     assert row.model_version == str(v1) and row.model_name == MODEL
     assert row.n_predictions == ROWS_PER_DAY and row.n_actuals == ROWS_PER_DAY - ROWS_PER_DAY // 50
-    assert row.mae >= 0 and row.rmse >= row.mae and row.coverage == 1.0
+    # the errors of the day, recomputed here from the predictions and the actual air times
+    actual = {r[0]: r[2] for r in feature_rows() if r[1].isoformat() == DAYS[-1] and r[2] is not None}
+    errors = [p.prediction - actual[p.flight_id] for p in predictions.collect() if p.flight_id in actual]
+    assert len(errors) == row.n_actuals
+    assert row.mae == pytest.approx(sum(abs(e) for e in errors) / len(errors))
+    assert row.rmse == pytest.approx((sum(e * e for e in errors) / len(errors)) ** 0.5)
+    assert row.bias == pytest.approx(sum(errors) / len(errors)) and row.coverage == 1.0
     monitoring_runs = client.search_runs(
         [client.get_experiment_by_name(f"{MODEL}-monitoring").experiment_id],
         filter_string=f"tags.`monitoring.model_version` = '{v1}'",
@@ -365,7 +399,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert len(monitoring_runs) == 1
     assert monitoring_runs[0].info.run_name == f"monitoring-{MODEL}-v{v1}"
     mae_history = client.get_metric_history(monitoring_runs[0].info.run_id, "mae")
-    assert {m.step for m in mae_history} == {date.fromisoformat(DAYS[-1]).timetuple().tm_yday}
+    assert [m.step for m in mae_history] == [date.fromisoformat(DAYS[-1]).timetuple().tm_yday]
     assert mae_history[-1].value == pytest.approx(row.mae)
 
     # Per carrier: the carriers' flights add up to the day, each fully covered.
@@ -378,8 +412,19 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     # Drift of the day against v1's training rows: one PSI per watched feature, also in MLflow.
     drift_rows = spark.read.parquet(f"{data_root}/drift/ds={DAYS[-1]}").collect()
     assert {d.feature for d in drift_rows} == {*project.DRIFT_NUMERIC, *project.DRIFT_CATEGORICAL}
-    assert all(d.psi >= 0 and d.model_version == str(v1) for d in drift_rows)
+    assert all(d.model_version == str(v1) for d in drift_rows)
+    # the carrier's PSI, recomputed here from v1's training profile and the day's carriers
+    profile = json.loads(
+        Path(client.download_artifacts(run_1, "drift_profile.json", str(tmp_path / "p1"))).read_text()
+    )
+    expected_shares = profile["categorical"]["carrier"]["shares"]
+    day_carriers = [r[3] for r in feature_rows() if r[1].isoformat() == DAYS[-1]]
+    day_shares = {c: day_carriers.count(c) / len(day_carriers) for c in set(day_carriers)}
+    assert set(day_shares) == set(expected_shares)  # every bin filled on both sides: no floor needed
+    carrier_psi = sum((day_shares[c] - e) * math.log(day_shares[c] / e) for c, e in expected_shares.items())
+    assert {d.feature: d.psi for d in drift_rows}["carrier"] == pytest.approx(carrier_psi)
     logged = client.get_run(monitoring_runs[0].info.run_id).data.metrics
+    assert logged["psi.carrier"] == pytest.approx(carrier_psi)
     assert logged["psi_max"] == pytest.approx(max(d.psi for d in drift_rows))
     assert any(k.startswith("mae.carrier.") for k in logged)
     # The chart of the live error: a PNG under reports/ and an artifact of v1's monitoring run.
