@@ -1,15 +1,18 @@
-"""The model path end to end on real Spark (spark-submit) and a real MLflow server:
-refuse a window whose gates did not pass -> train (the run records the partitions and their gate
-verdicts) -> register challenger -> promote -> retrain against the champion -> reject -> score ->
-monitor -> archive the retired champion."""
+"""The model path end to end on real Spark and a real MLflow server: refuse a window whose gates
+did not pass -> train (the run records the partitions and their gate verdicts) -> register
+challenger -> promote -> retrain against the champion -> reject -> score -> monitor -> archive the
+retired champion.
+
+Each job runs through its own entry point, ``main(argv)``, in this process on the test session
+(the classic session has the JVM MLflow's Spark flavour needs to log and load a model); a fresh
+spark-submit per job would cost a JVM start each. ``test_data_path.py`` runs entry points under
+spark-submit, and the e2e tier submits these same jobs from the DAGs."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
@@ -24,8 +27,6 @@ from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 MODEL = "flights_air_time_test"
 DAYS = [(date(2013, 1, 1) + timedelta(days=i)).isoformat() for i in range(4)]
 ROWS_PER_DAY = 300
@@ -125,34 +126,31 @@ def data_root(spark, tmp_path_factory):
     return root
 
 
-def spark_submit(script: str, *args: str, tracking_uri: str, expect: int = 0) -> tuple[str, float]:
-    """Run a job; its stdout, with its stderr when it was expected to fail (spark-submit passes
-    what the Python driver writes to stderr on its stdout)."""
-    env = {
-        **os.environ,
-        "PYSPARK_PYTHON": str(VENV_BIN / "python"),
-        "PYSPARK_DRIVER_PYTHON": str(VENV_BIN / "python"),
-        "MLFLOW_TRACKING_URI": tracking_uri,
-    }
+def run_job(capsys, job: str, *args: str, expect: int = 0) -> str:
+    """Run a job's ``main(argv)`` here; its stdout, with its stderr when it was expected to fail.
+    (The tracking server is the one ``MLFLOW_TRACKING_URI`` names, as under spark-submit.)"""
+    import importlib
+
+    main = importlib.import_module(f"spark_jobs.{job.removesuffix('.py')}").main
+    earlier = capsys.readouterr()
     started = time.monotonic()
-    result = subprocess.run(
-        [str(VENV_BIN / "spark-submit"), "--master", "local[2]", str(REPO / "spark_jobs" / script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=600,
+    try:
+        code = main(list(args))
+    finally:
+        elapsed = time.monotonic() - started
+        captured = capsys.readouterr()
+        # put back into the test's captured output, which a failure report shows
+        print(f"{earlier.out}{job} {' '.join(args)}: {elapsed:.1f}s\n{captured.out}", end="")
+        print(earlier.err + captured.err, end="", file=sys.stderr)
+    assert code == expect, (
+        f"{job} exited {code}, not {expect}:\n{captured.out[-3000:]}\n{captured.err[-6000:]}"
     )
-    elapsed = time.monotonic() - started
-    assert result.returncode == expect, (
-        f"{script} exited {result.returncode}, not {expect}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    )
-    print(f"{script} {' '.join(args)}: {elapsed:.1f}s\n{result.stdout}")
-    return (result.stdout if expect == 0 else result.stdout + result.stderr), elapsed
+    return captured.out if expect == 0 else captured.out + captured.err
 
 
-def train(data_root: str, tracking_uri: str, airflow_run_id: str, expect: int = 0) -> str:
-    output, _ = spark_submit(
+def train(capsys, data_root: str, airflow_run_id: str, expect: int = 0) -> str:
+    output = run_job(
+        capsys,
         "train.py",
         "--start",
         DAYS[0],
@@ -166,16 +164,16 @@ def train(data_root: str, tracking_uri: str, airflow_run_id: str, expect: int = 
         MODEL,
         "--airflow-run-id",
         airflow_run_id,
-        tracking_uri=tracking_uri,
         expect=expect,
     )
     return output if expect else output.strip().splitlines()[-1].removeprefix("mlflow_run_id=")
 
 
-def test_model_path(spark, data_root, mlflow_server, tmp_path):
+def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, capsys):
     from mlflow import MlflowClient
 
     uri = mlflow_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # what each job's own MLflow client reads
     client = MlflowClient(tracking_uri=uri)
 
     # 0. A window whose data did not pass is refused by the job itself, before any run exists.
@@ -183,7 +181,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     write_verdicts(refused_root, DAYS, failed={("features", DAYS[1])}, missing={("raw_flights", DAYS[2])})
     for ds in DAYS:
         (tmp_path / "refused" / "features" / f"ds={ds}").mkdir(parents=True)
-    output = train(refused_root, uri, "manual__refused", expect=GATE_FAILED_EXIT)
+    output = train(capsys, refused_root, "manual__refused", expect=GATE_FAILED_EXIT)
     assert f"train refused: cannot train on {DAYS[0]}..{DAYS[-1]}:" in output
     assert (
         f"features gate failed for {DAYS[1]} (see {result_path(refused_root, 'features', DAYS[1])})" in output
@@ -192,7 +190,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert client.get_experiment_by_name(MODEL) is None
 
     # 1. First training: no champion yet.
-    run_1 = train(data_root, uri, "manual__2013-01-05")
+    run_1 = train(capsys, data_root, "manual__2013-01-05")
     assert registry.find_training_run(uri, MODEL, "manual__2013-01-05") == run_1
     data = client.get_run(run_1).data
     assert data.metrics["train_rows"] > 0 and data.metrics["val_rows"] > 0
@@ -230,7 +228,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert {f"val_mae.carrier.{row['carrier']}" for row in evaluation["per_carrier"]} <= set(data.metrics)
 
     # Same Airflow run again: the finished run is found, nothing is trained.
-    assert train(data_root, uri, "manual__2013-01-05") == run_1
+    assert train(capsys, data_root, "manual__2013-01-05") == run_1
     assert len(client.search_runs([client.get_experiment_by_name(MODEL).experiment_id])) == 1
 
     with pytest.raises(LookupError, match="No finished training run"):
@@ -270,7 +268,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert "challenger" not in mv.aliases
 
     # 3. Second training is compared with the champion on the same validation days.
-    run_2 = train(data_root, uri, "scheduled__2013-01-06")
+    run_2 = train(capsys, data_root, "scheduled__2013-01-06")
     data = client.get_run(run_2).data
     assert data.tags["champion.version"] == str(v1)
     assert data.metrics["champion_val_mae"] > 0 and data.metrics["champion_val_rmse"] > 0
@@ -320,7 +318,8 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
     assert mv2.tags["decision.by"] == "bob" and mv2.aliases == []
 
     # 5. Score a day with the champion and monitor it.
-    stdout, _ = spark_submit(
+    run_job(
+        capsys,
         "score.py",
         "--ds",
         DAYS[-1],
@@ -334,7 +333,6 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
         str(v1),
         "--airflow-run-id",
         "scheduled__2013-01-04",
-        tracking_uri=uri,
     )
     predictions = spark.read.parquet(f"{data_root}/predictions/ds={DAYS[-1]}")
     assert set(predictions.columns) == {
@@ -374,10 +372,10 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path):
         }
         return rows, histories
 
-    spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)
+    run_job(capsys, "monitor.py", "--ds", DAYS[-1], "--data-root", data_root)
     first_rows, first_histories = monitored()
     # a re-run (backfill) of the same day gives the same partition and adds nothing to the history
-    spark_submit("monitor.py", "--ds", DAYS[-1], "--data-root", data_root, tracking_uri=uri)
+    run_job(capsys, "monitor.py", "--ds", DAYS[-1], "--data-root", data_root)
     rows, histories = monitored()
     assert rows == first_rows
     assert histories == first_histories and all(len(h) == 1 for h in histories.values()), histories
