@@ -176,10 +176,15 @@ class AirflowClient:
         approval included), as a person would from the UI to start again from a clean state."""
         stopped = []
         for dag_id in [d["dag_id"] for d in self.request("GET", "dags", params={"limit": 100})["dags"]]:
+            unfinished = self.dag_runs(dag_id, state=["queued", "running"])
+            # A backfill is cancelled only while it has runs to stop: one whose runs have all ended
+            # but that the scheduler has not yet marked complete is left as it is (a cancelled one
+            # never runs a cleared task of its runs again).
+            busy = {str(r.get("backfill_id")) for r in unfinished if r.get("backfill_id") is not None}
             for backfill in self.request("GET", "backfills", params={"dag_id": dag_id})["backfills"]:
-                if not backfill.get("completed_at"):
+                if not backfill.get("completed_at") and str(backfill["id"]) in busy:
                     self.request("PUT", f"backfills/{backfill['id']}/cancel")
-            for run in self.dag_runs(dag_id, state=["queued", "running"]):
+            for run in unfinished:
                 self.request("PATCH", f"dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
                 stopped.append((dag_id, run["dag_run_id"]))
         return stopped

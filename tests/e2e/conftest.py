@@ -33,6 +33,8 @@ def stack_home(tmp_path_factory):
             # tests are about the lifecycle around the model, not its quality.
             "MLCYCLE_RETRY_DELAY_SECONDS": "2",
             "MLCYCLE_TRAINING_GRID": "smallest",
+            # The DAG files do not change while the tests run: parsed once, not every 30 s.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
         }
     )
     os.environ.pop("MLCYCLE_DATA_ROOT", None)

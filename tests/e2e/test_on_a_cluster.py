@@ -60,13 +60,13 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     paused("flights_monitoring")  # not what this test is about: its jobs would queue on the cluster
     scoring_before = {r["dag_run_id"] for r in admin.dag_runs("flights_scoring")}
 
+    # A day of data and a training at the same time, as the cluster would see them. The challenger
+    # is one no rule can accept: the training job runs, then the rules reject it, before anyone
+    # is asked.
     run_id = admin.trigger("flights_data", logical_date=f"{DAY}T00:00:00Z")
+    training = train(admin, min_improvement=60.0)
     assert admin.wait_for_run("flights_data", run_id, timeout=900) == "success"
     assert any((data_root / "features" / f"ds={DAY}").glob("*.parquet"))
-
-    # A challenger no rule can accept: the training job runs, then the rules reject it, before
-    # anyone is asked.
-    training = train(admin, min_improvement=60.0)
     assert admin.wait_for_run(TRAINING, training, timeout=900) == "success"
     states = {t: ti["state"] for t, ti in admin.task_instances(TRAINING, training).items()}
     assert (states["evaluate"], states["sign_off"], states["promote"], states["record_decision"]) == (
