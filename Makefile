@@ -19,7 +19,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@# A venv left half-made by an interrupted run (no pip in it) is made again.
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
-	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	@# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set, every process would
+	@# otherwise compile Airflow, MLflow and GX again at each start (22 s against 8 s to import them).
+	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 

@@ -36,34 +36,62 @@ def _shares(counts: dict, total: int) -> dict[str, float]:
     return {str(k): v / total for k, v in counts.items()} if total else {}
 
 
+def _counts(labelled) -> dict[str, dict[str, int]]:
+    """Rows per (feature, value) of ``labelled``, a frame with one column per feature holding the
+    row's bin or category as text, counted in one Spark job for every feature at once (instead of
+    a job per feature)."""
+    from pyspark.sql import functions as F
+
+    pairs = F.array(*[F.struct(F.lit(c).alias("feature"), F.col(c).alias("value")) for c in labelled.columns])
+    out: dict[str, dict[str, int]] = {c: {} for c in labelled.columns}
+    for row in labelled.select(F.explode(pairs).alias("p")).groupBy("p.feature", "p.value").count().collect():
+        out[row["feature"]][row["value"]] = row["count"]
+    return out
+
+
+def _labels(df, numeric: dict[str, list[float]], categorical: dict[str, list[str] | None]):
+    """Each numeric feature as its bin index, each categorical one as its value (``MISSING`` when
+    null; ``OTHER`` when outside ``known``, if given), all as text."""
+    from pyspark.sql import functions as F
+
+    columns = [_numeric_bins(df, c, edges).cast("string").alias(c) for c, edges in numeric.items()]
+    for c, known in categorical.items():
+        value = F.when(F.col(c).isNull(), F.lit(MISSING))
+        if known is not None:
+            value = value.when(~F.col(c).cast("string").isin(known), F.lit(OTHER))
+        columns.append(value.otherwise(F.col(c).cast("string")).alias(c))
+    return df.select(*columns)
+
+
 def profile(df, numeric: list[str], categorical: list[str]) -> dict:
-    """The profile of ``df`` (the training rows) for the given features."""
+    """The profile of ``df`` (the training rows) for the given features: one job for the decile
+    edges of every numeric feature, one for every feature's counts."""
     from pyspark.sql import functions as F
 
     total = df.count()
     result: dict = {"rows": total, "numeric": {}, "categorical": {}}
     quantiles = [i / BINS for i in range(1, BINS)]
+    edges: dict[str, list[float]] = {c: [] for c in numeric}
+    if total and numeric:
+        values = df.select(
+            *[
+                F.when(F.isnan(F.col(c).cast("double")), None).otherwise(F.col(c).cast("double")).alias(c)
+                for c in numeric
+            ]
+        )  # missing values (null or NaN) are left out of the edges, as approxQuantile leaves nulls
+        for column, found in zip(
+            numeric, values.approxQuantile(list(numeric), quantiles, 0.001), strict=True
+        ):
+            edges[column] = sorted(set(found))
+    counts = _counts(_labels(df, edges, dict.fromkeys(categorical))) if total else {}
     for column in numeric:
-        values = df.select(F.col(column).cast("double").alias(column)).where(
-            F.col(column).isNotNull() & ~F.isnan(F.col(column))
-        )
-        edges = sorted(set(values.approxQuantile(column, quantiles, 0.001))) if total else []
-        counts = {
-            row["bin"]: row["count"]
-            for row in df.select(_numeric_bins(df, column, edges).alias("bin"))
-            .groupBy("bin")
-            .count()
-            .collect()
-        }
-        result["numeric"][column] = {"edges": edges, "shares": _shares(counts, total)}
+        shares = _shares({int(k): v for k, v in counts.get(column, {}).items()}, total)
+        result["numeric"][column] = {"edges": edges[column], "shares": shares}
     for column in categorical:
-        counts = {
-            (MISSING if row[column] is None else str(row[column])): row["count"]
-            for row in df.groupBy(column).count().collect()
-        }
-        top = sorted(counts, key=lambda k: (-counts[k], k))[:TOP_CATEGORIES]
-        kept = {k: counts[k] for k in top}
-        other = sum(v for k, v in counts.items() if k not in kept)
+        seen = counts.get(column, {})
+        top = sorted(seen, key=lambda k: (-seen[k], k))[:TOP_CATEGORIES]
+        kept = {k: seen[k] for k in top}
+        other = sum(v for k, v in seen.items() if k not in kept)
         if other:
             kept[OTHER] = other
         result["categorical"][column] = {"shares": _shares(kept, total)}
@@ -81,31 +109,18 @@ def psi_value(expected: dict[str, float], actual: dict[str, float]) -> float:
 
 
 def psi(reference: dict, df) -> dict[str, float]:
-    """PSI of each profiled feature of ``df`` (a day's features) against ``reference``."""
-    from pyspark.sql import functions as F
-
+    """PSI of each profiled feature of ``df`` (a day's features) against ``reference``, counted in
+    one pass over the day."""
     total = df.count()
     if not total:
         return {}
-    out = {}
-    numeric = reference.get("numeric", {})
-    categorical = reference.get("categorical", {})
-    # one pass for every feature: a bin per numeric feature, the value (or other) per categorical
-    columns = [_numeric_bins(df, c, spec["edges"]).alias(c) for c, spec in numeric.items()]
-    for c, spec in categorical.items():
-        known = [k for k in spec["shares"] if k not in (MISSING, OTHER)]
-        columns.append(
-            F.when(F.col(c).isNull(), F.lit(MISSING))
-            .when(F.col(c).cast("string").isin(known), F.col(c).cast("string"))
-            .otherwise(F.lit(OTHER))
-            .alias(c)
-        )
-    binned = df.select(*columns).cache()
-    try:
-        for column, spec in [*numeric.items(), *categorical.items()]:
-            counts = {row[column]: row["count"] for row in binned.groupBy(column).count().collect()}
-            actual = _shares({str(k): v for k, v in counts.items()}, total)
-            out[column] = psi_value(spec["shares"], actual)
-    finally:
-        binned.unpersist()
-    return out
+    numeric = {c: spec["edges"] for c, spec in reference.get("numeric", {}).items()}
+    categorical = {
+        c: [k for k in spec["shares"] if k not in (MISSING, OTHER)]
+        for c, spec in reference.get("categorical", {}).items()
+    }
+    counts = _counts(_labels(df, numeric, categorical))
+    specs = {**reference.get("numeric", {}), **reference.get("categorical", {})}
+    return {
+        column: psi_value(spec["shares"], _shares(counts[column], total)) for column, spec in specs.items()
+    }
