@@ -239,12 +239,13 @@ def train(args) -> str:
         example = val_df.select(*project_model.feature_columns()).limit(5).toPandas()
         signature = infer_signature(example, best.transform(val_df.limit(5)).select("prediction").toPandas())
         # Explicit requirements: left to infer them, MLflow reloads the model in a fresh Python
-        # process and a second JVM, which costs more than the training itself.
+        # process and a second JVM, which costs more than the training itself. The signature says
+        # what a row must hold; an input example would make MLflow load the model back once more
+        # to check it can score it (6 s of every training), which scoring shows anyway.
         mlflow.spark.log_model(
             best,
             "model",
             signature=signature,
-            input_example=example,
             pip_requirements=[f"mlflow=={mlflow.__version__}", f"pyspark=={pyspark.__version__}"],
         )
         print(f"logged the model in {time.monotonic() - started:.1f}s")
