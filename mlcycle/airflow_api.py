@@ -11,6 +11,7 @@ from typing import Any
 import requests
 
 TERMINAL_RUN_STATES = {"success", "failed"}
+BUSY_ATTEMPTS = 4  # a call safe to repeat is made this many times at most while the database is busy
 
 
 class AirflowError(RuntimeError):
@@ -45,15 +46,23 @@ class AirflowClient:
             self._token = resp.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
-    def request(self, method: str, path: str, **kwargs) -> Any:
+    def request(self, method: str, path: str, *, idempotent: bool | None = None, **kwargs) -> Any:
+        """One call of the API. A call that is safe to make twice (a read, or setting a field to a
+        given value: ``idempotent=True``) is made again when the database was busy."""
         url = f"{self.base_url}/api/v2/{path.lstrip('/')}"
-        resp = requests.request(method, url, headers=self._headers(), timeout=self.timeout, **kwargs)
-        if resp.status_code == 401:
-            self._token = None
+        again = method == "GET" if idempotent is None else idempotent
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
             resp = requests.request(method, url, headers=self._headers(), timeout=self.timeout, **kwargs)
-        if resp.status_code >= 400:
-            raise AirflowError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
-        return resp.json() if resp.content else None
+            if resp.status_code == 401:
+                self._token = None
+                resp = requests.request(method, url, headers=self._headers(), timeout=self.timeout, **kwargs)
+            if resp.status_code < 400:
+                return resp.json() if resp.content else None
+            error = AirflowError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
+            if not (again and _database_busy(error)) or attempt == BUSY_ATTEMPTS:
+                raise error
+            time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     # DAGs
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 300) -> None:
@@ -73,7 +82,13 @@ class AirflowClient:
             time.sleep(2)
 
     def unpause(self, dag_id: str) -> None:
-        self.request("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+        self.set_paused(dag_id, False)
+
+    def pause(self, dag_id: str) -> None:
+        self.set_paused(dag_id, True)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.request("PATCH", f"dags/{dag_id}", json={"is_paused": paused}, idempotent=True)
 
     def trigger(
         self,

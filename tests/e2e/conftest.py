@@ -163,7 +163,7 @@ def paused(admin):
 
     def pause(*dag_ids: str) -> None:
         for dag_id in dag_ids:
-            admin.request("PATCH", f"dags/{dag_id}", json={"is_paused": True})
+            admin.pause(dag_id)
             held.append(dag_id)
 
     yield pause

@@ -50,7 +50,10 @@ def test_two_promotions_at_once_one_champion_then_archival(
     def slots(n: int) -> None:
         body = {"pool": POOL, "slots": n, "include_deferred": pool["include_deferred"]}
         assert (
-            admin.request("PATCH", f"pools/{POOL}", params={"update_mask": "slots"}, json=body)["slots"] == n
+            admin.request(
+                "PATCH", f"pools/{POOL}", params={"update_mask": "slots"}, json=body, idempotent=True
+            )["slots"]
+            == n
         )
 
     slots(0)

@@ -102,3 +102,39 @@ def test_a_backfill_committed_before_the_error_is_returned_not_made_twice(monkey
 
     assert client.backfill("flights_data", "2013-02-01", "2013-05-01")["id"] == 4
     assert sent == [("POST", "backfills"), ("POST", "backfills"), ("GET", "backfills")]
+
+
+def _plain(monkeypatch, answers: list[_Resp]) -> tuple[AirflowClient, list[tuple]]:
+    sent: list[tuple] = []
+
+    def request(method, url, headers=None, timeout=None, json=None, **kw):
+        sent.append((method, url.rsplit("/api/v2/", 1)[-1], json))
+        return answers.pop(0)
+
+    monkeypatch.setattr(airflow_api.requests, "request", request)
+    monkeypatch.setattr(airflow_api.time, "sleep", lambda s: None)
+    client = AirflowClient("http://af", "admin", "pw")
+    client._token = "t"
+    return client, sent
+
+
+def test_pausing_is_asked_again_while_the_database_is_busy(monkeypatch):
+    client, sent = _plain(
+        monkeypatch, [_Resp(500, text=DB_ERROR), _Resp(500, text=DB_ERROR), _Resp(200, {"is_paused": False})]
+    )
+    client.unpause("flights_data")
+    assert sent == [("PATCH", "dags/flights_data", {"is_paused": False})] * 3
+
+
+def test_a_read_gives_up_after_a_few_busy_answers(monkeypatch):
+    client, sent = _plain(monkeypatch, [_Resp(500, text=DB_ERROR)] * airflow_api.BUSY_ATTEMPTS)
+    with pytest.raises(AirflowError, match="Database error"):
+        client.dag_run("flights_data", "r1")
+    assert len(sent) == airflow_api.BUSY_ATTEMPTS
+
+
+def test_an_answer_or_another_change_is_not_sent_twice_on_a_busy_database(monkeypatch):
+    client, sent = _plain(monkeypatch, [_Resp(500, text=DB_ERROR)])
+    with pytest.raises(AirflowError, match="Database error"):
+        client.request("PATCH", "dags/d/dagRuns/r/taskInstances/sign_off/-1/hitlDetails", json={})
+    assert len(sent) == 1
