@@ -134,7 +134,9 @@ def stack_env() -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("MLCYCLE_DAGS_FOLDER") or str(REPO_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
             # Airflow's LocalExecutor, safe for a sign-off answered at once (see mlcycle.executor).
-            "AIRFLOW__CORE__EXECUTOR": "mlcycle.executor.LocalExecutor",
+            # MLCYCLE_AIRFLOW_EXECUTOR=LocalExecutor runs Airflow's own, to see what it fixes.
+            "AIRFLOW__CORE__EXECUTOR": os.environ.get("MLCYCLE_AIRFLOW_EXECUTOR")
+            or "mlcycle.executor.LocalExecutor",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

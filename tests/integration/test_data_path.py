@@ -1,5 +1,6 @@
-"""The data path of one real day through the entry points the DAG runs (spark-submit):
-landing -> raw gate -> validated -> features gate -> features."""
+"""The data path of one real day through the entry points the DAG runs: landing -> raw gate ->
+validated -> features gate -> features. The raw gate runs under spark-submit, as a task on a
+cluster runs it; the other steps call the same ``main`` in-process on the test session."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from mlcycle.gates import GATE_FAILED_EXIT
 from mlcycle.landing import land_day, load_reference
+from spark_jobs import build_features, validate_raw
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
@@ -66,7 +68,7 @@ def data_root(tmp_path_factory):
     return root
 
 
-def test_one_day_from_landing_to_features(data_root, day_counts, spark):
+def test_one_day_from_landing_to_features(data_root, day_counts, spark, capsys):
     flights_rows, weather_rows = day_counts
 
     validated = spark_submit("validate_raw", DS, data_root)
@@ -84,9 +86,9 @@ def test_one_day_from_landing_to_features(data_root, day_counts, spark):
         assert Path(gate["docs"]).is_file() and Path(gate["docs_page"]).is_file()
         assert spark.read.parquet(str(data_root / "validated" / dataset / f"ds={DS}")).count() == rows
 
-    built = spark_submit("build_features", DS, data_root)
-    assert built.returncode == 0, built.stderr[-5000:]
-    assert f"build_features ds={DS} features={flights_rows} rows" in built.stdout
+    capsys.readouterr()
+    assert build_features.main(["--ds", DS, "--data-root", str(data_root)]) == 0
+    assert f"build_features ds={DS} features={flights_rows} rows" in capsys.readouterr().out
 
     gate = json.loads((data_root / "gates" / "features" / f"ds={DS}.json").read_text())
     assert gate["success"] is True and gate["rows"] == flights_rows
@@ -99,7 +101,7 @@ def test_one_day_from_landing_to_features(data_root, day_counts, spark):
     assert features.where("temp IS NULL").count() == 0  # every hour of the day was observed
 
 
-def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts):
+def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts, spark, capsys):
     # the drop of the 2nd delivered again as the 3rd: every row names the wrong day
     wrong = "2013-01-03"
     for dataset in ("flights", "weather"):
@@ -107,14 +109,16 @@ def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts):
         target.mkdir(parents=True)
         shutil.copy(data_root / "landing" / dataset / f"ds={DS}" / f"{dataset}.csv", target)
 
-    rejected = spark_submit("validate_raw", wrong, data_root)
+    capsys.readouterr()
+    code = validate_raw.main(["--ds", wrong, "--data-root", str(data_root)])
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
 
-    assert rejected.returncode == GATE_FAILED_EXIT, rejected.stderr[-5000:]
-    # spark-submit merges the Python driver's stderr into its own stdout
-    assert f"rejected raw_flights ds={wrong}" in rejected.stdout
-    assert f"rejected raw_weather ds={wrong}" in rejected.stdout
-    assert "expect_column_values_to_be_between on day: observed" in rejected.stdout
-    assert f"Data Docs: {data_root}/data_docs/raw_flights/ds={wrong}/validations/" in rejected.stdout
+    assert code == GATE_FAILED_EXIT, output[-5000:]
+    assert f"rejected raw_flights ds={wrong}" in output
+    assert f"rejected raw_weather ds={wrong}" in output
+    assert "expect_column_values_to_be_between on day: observed" in output
+    assert f"Data Docs: {data_root}/data_docs/raw_flights/ds={wrong}/validations/" in output
     for dataset in ("flights", "weather"):
         assert not (data_root / "validated" / dataset / f"ds={wrong}").exists()
         gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={wrong}.json").read_text())

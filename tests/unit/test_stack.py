@@ -41,6 +41,7 @@ def test_missing_java_is_one_line_that_says_what_to_do(home, monkeypatch):
 def test_every_component_shares_one_home_and_reaches_spark_through_the_connection(home, monkeypatch):
     monkeypatch.setenv("MLCYCLE_AIRFLOW_PORT", "18080")
     monkeypatch.setenv("MLCYCLE_MLFLOW_PORT", "15000")
+    monkeypatch.delenv("MLCYCLE_AIRFLOW_EXECUTOR", raising=False)
     env = stack.stack_env()
     assert env["AIRFLOW_HOME"] == str(home / "airflow")
     assert env["MLCYCLE_DATA_ROOT"] == str(home / "data")
