@@ -32,6 +32,7 @@ class AirflowClient:
     username: str
     password: str
     timeout: float = 30.0
+    poll: float = 3.0  # seconds between two looks while waiting for runs
     _token: str | None = field(default=None, repr=False)
 
     def _headers(self) -> dict[str, str]:
@@ -171,7 +172,7 @@ class AirflowClient:
             state = self.dag_run(dag_id, run_id)["state"]
             if state in TERMINAL_RUN_STATES:
                 return state
-            time.sleep(3)
+            time.sleep(self.poll)
         raise AirflowError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
 
     def wait_until_idle(self, dag_ids: list[str], timeout: float = 600) -> None:
@@ -183,7 +184,7 @@ class AirflowClient:
             ]
             if not busy:
                 return
-            time.sleep(3)
+            time.sleep(self.poll)
         raise AirflowError(f"still running after {timeout:.0f} s: {busy}")
 
     def stop_unfinished(self) -> list[tuple[str, str]]:
@@ -214,7 +215,7 @@ class AirflowClient:
             runs = [r for r in runs if str(r.get("backfill_id", backfill_id)) == str(backfill_id)]
             if len(runs) >= expected_runs and all(r["state"] in TERMINAL_RUN_STATES for r in runs):
                 return runs
-            time.sleep(3)
+            time.sleep(self.poll)
         raise AirflowError(f"backfill {backfill_id} of {dag_id} not finished after {timeout:.0f} s")
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
@@ -242,12 +243,14 @@ class AirflowClient:
         )
         return [ti["task_id"] for ti in cleared.get("task_instances", [])]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        """The log of one try of a task, as the UI shows it, as text."""
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
+        """The log of one try of a task (of one mapped instance of it), as the UI shows it, as text."""
         body = self.request(
             "GET",
             f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params={"full_content": "true", "map_index": map_index},
         )
         content = body.get("content") if isinstance(body, dict) else body
         if not isinstance(content, list):

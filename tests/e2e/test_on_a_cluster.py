@@ -1,11 +1,18 @@
 """The same DAGs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, from the
-installed PySpark), by changing only Airflow connections through its REST API: ``spark_default``
-points at the cluster's master, and ``spark_connect`` (the embedded stack's Connect server, which
-runs in local mode) is removed, so every job is submitted. A day of data, a training run and the
-scoring of the day run as applications of the cluster, with executors on both workers."""
+installed PySpark), arranged as the compose stack arranges it, by changing only Airflow connections
+through its REST API: ``spark_default`` points at the cluster's master, and ``spark_connect`` at a
+Spark Connect server that drives that cluster. A day of data and its scoring run on the Connect
+server's executors, a training run is submitted to the cluster; both applications have executors
+on both workers."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,51 +20,109 @@ from stack_state import MODEL, TRAINING, mlflow_client, train, xcom
 from stack_state import champion as champion_now
 from stack_state import versions as all_versions
 
+from mlcycle.config import spark_conf
 from mlcycle.spark_cluster import StandaloneCluster
+from mlcycle.stack import CONNECT_SERVER
 
 pytestmark = pytest.mark.e2e
 
 DAY = "2013-01-05"
+CONNECT_APP = "mlcycle-spark-connect on the cluster"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
 def cluster(stack_home):
-    with StandaloneCluster(Path(stack_home) / "spark-cluster", workers=2, cores=1, memory="1g") as c:
+    # Two cores a worker: one for the Connect server's executor, one for a submitted application's.
+    with StandaloneCluster(Path(stack_home) / "spark-cluster", workers=2, cores=2, memory="2g") as c:
         yield c
 
 
 @pytest.fixture
-def on_the_cluster(admin, cluster):
-    """Point ``spark_default`` at the cluster and remove ``spark_connect``, as a person would in
-    Admin -> Connections; both are put back afterwards."""
-    before = admin.request("GET", "connections/spark_default")
-    connect = admin.request("GET", "connections/spark_connect")
-    admin.request("DELETE", "connections/spark_connect")
-
-    def point(host: str) -> dict:
-        body = {k: before.get(k) for k in ("conn_type", "extra", "port", "schema", "login", "description")}
-        return admin.request(
-            "PATCH",
-            "connections/spark_default",
-            json={**body, "connection_id": "spark_default", "host": host},
+def connect_on_the_cluster(cluster, stack):
+    """A Spark Connect server whose master is the cluster (the compose service ``spark-connect``),
+    one executor of one core on each worker; its ``sc://`` address."""
+    port = _free_port()
+    log = cluster.home / "spark-connect.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "spark-submit"),
+                "--class",
+                CONNECT_SERVER,
+                "--name",
+                CONNECT_APP,
+                "--master",
+                cluster.master_url,
+                "--conf",
+                "spark.executor.cores=1",
+                "--conf",
+                "spark.cores.max=2",
+                "--conf",
+                "spark.connect.grpc.binding.address=127.0.0.1",
+                "--conf",
+                f"spark.connect.grpc.binding.port={port}",
+                *(arg for key, value in spark_conf().items() for arg in ("--conf", f"{key}={value}")),
+                "spark-internal",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**stack, "SPARK_LOCAL_IP": "127.0.0.1"},
+            start_new_session=True,
         )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"Connect server exited:\n{log.read_text()[-3000:]}"
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, f"Connect server not listening:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
-    assert point(cluster.master_url)["host"] == cluster.master_url
+
+@pytest.fixture
+def on_the_cluster(admin, cluster, connect_on_the_cluster):
+    """Point ``spark_default`` at the cluster's master and ``spark_connect`` at the Connect server
+    that drives it, as a person would in Admin -> Connections; both are put back afterwards."""
+    default = admin.request("GET", "connections/spark_default")
+    connect = admin.request("GET", "connections/spark_connect")
+
+    def point(before: dict, **changes) -> dict:
+        keys = ("conn_type", "extra", "host", "port", "schema", "login", "description")
+        body = {**{k: before.get(k) for k in keys}, "connection_id": before["connection_id"], **changes}
+        return admin.request("PATCH", f"connections/{before['connection_id']}", json=body, idempotent=True)
+
+    assert point(default, host=cluster.master_url)["host"] == cluster.master_url
+    assert point(connect, host="127.0.0.1", port=connect_on_the_cluster)["port"] == connect_on_the_cluster
     try:
         yield cluster
     finally:
-        point(before["host"])
-        admin.request("POST", "connections", json=connect)
+        point(default)
+        point(connect)
 
 
 def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
-    stack, admin, champion, paused, on_the_cluster
+    stack, admin, champion, paused, on_the_cluster, connect_on_the_cluster
 ):
     import pandas as pd
 
     cluster = on_the_cluster
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
-    paused("flights_monitoring")  # not what this test is about: its jobs would queue on the cluster
+    paused("flights_monitoring")  # not what this test is about
     scoring_before = {r["dag_run_id"] for r in admin.dag_runs("flights_scoring")}
 
     # A day of data and a training at the same time, as the cluster would see them. The challenger
@@ -94,9 +159,19 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     assert set(predictions["model_version"].astype(str)) == {str(champion)}
     assert len(predictions) == len(pd.read_parquet(data_root / "features" / f"ds={DAY}"))
 
+    # The day's jobs and the scoring ran on the Connect server of the cluster, the training was
+    # submitted to it; each application had an executor on each worker.
+    port = connect_on_the_cluster
+    for dag_id, run, task, index in (
+        ("flights_data", run_id, "validate_raw", -1),
+        ("flights_data", run_id, "build_features", -1),
+        ("flights_scoring", scoring, "score", 0),  # mapped: one instance per day to score
+    ):
+        log = admin.task_log(dag_id, run, task, map_index=index)
+        assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, (task, log[-2000:])
     apps = {a["id"]: a["name"] for a in cluster.applications()}
-    names = set(apps.values())
-    assert {f"validate_raw ds={DAY}", f"build_features ds={DAY}", f"score-{MODEL} ds={DAY}"} <= names
-    assert any(name.startswith("train-") for name in names), names
+    assert CONNECT_APP in apps.values()
+    assert any(name.startswith("train-") for name in apps.values()), apps
+    assert len(apps) == 2, apps  # nothing else was submitted
     for worker, ran in cluster.executors_by_worker().items():
         assert {e["appid"] for e in ran} == set(apps), f"worker {worker} ran no executor of some application"
