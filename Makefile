@@ -68,9 +68,11 @@ system-packages: ## Install the Debian packages the tests need (Chromium, a comp
 
 # Each tier in a process of its own: the integration tier's servers are gone before the end-to-end
 # tier starts its stack. Every tier runs even when one before it failed; make fails at the end.
+# The integration tier's modules run in two processes (each its own Spark session): no module
+# shares state with another, and a module's tests stay in one process, in order.
 test: $(STAMP) system-packages ## Set up and run every test tier (unit, dags, integration, e2e)
 	@failed=""; \
-	for tier in "unit|tests/unit tests/dags" "integration|tests/integration" "e2e|tests/e2e"; do \
+	for tier in "unit|tests/unit tests/dags" "integration|-n 2 --dist loadfile tests/integration" "e2e|tests/e2e"; do \
 	  name=$${tier%%|*}; paths=$${tier#*|}; start=$$(date +%s); \
 	  echo "== $$name: $$paths"; \
 	  $(BIN)/python -m pytest -q --durations=10 $$paths || failed="$$failed $$name"; \

@@ -214,14 +214,20 @@ def train(args) -> str:
             }
         )
         started = time.monotonic()
-        tuned = tuner.fit(train_df)
+        if len(grid) == 1:
+            # Nothing to choose between: fitted once on the training days (a split to compare
+            # candidates on would fit it twice).
+            best, candidate_maes, best_index = pipeline.fit(train_df, grid[0]), [], 0
+        else:
+            tuned = tuner.fit(train_df)
+            candidate_maes = [float(m) for m in tuned.validationMetrics]
+            best_index = min(range(len(grid)), key=lambda i: candidate_maes[i])
+            best = tuned.bestModel
         print(f"tuned {len(grid)} candidates on {train_rows} rows in {time.monotonic() - started:.1f}s")
-        best_index = min(range(len(grid)), key=lambda i: tuned.validationMetrics[i])
         mlflow.log_params(
             {f"best_{k}": v for k, v in project_model.describe_params(grid[best_index]).items()}
             | {"best_candidate": best_index}
         )
-        best = tuned.bestModel
         challenger_val = best.transform(val_df).cache()
         val_scores = regression_metrics(challenger_val)
         challenger_carriers = carrier_metrics(challenger_val)
@@ -231,7 +237,7 @@ def train(args) -> str:
                 "val_rmse": val_scores["rmse"],
                 "train_rows": train_rows,
                 "val_rows": val_rows,
-                **{f"candidate_{i}_mae": float(m) for i, m in enumerate(tuned.validationMetrics)},
+                **{f"candidate_{i}_mae": m for i, m in enumerate(candidate_maes)},
             }
         )
 

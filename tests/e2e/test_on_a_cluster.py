@@ -1,9 +1,9 @@
 """The same DAGs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, from the
 installed PySpark), arranged as the compose stack arranges it, by changing only Airflow connections
 through its REST API: ``spark_default`` points at the cluster's master, and ``spark_connect`` at a
-Spark Connect server that drives that cluster. A day of data and its scoring run on the Connect
-server's executors, a training run is submitted to the cluster; both applications have executors
-on both workers."""
+Spark Connect server that drives that cluster. A training run is submitted to the cluster while a
+day is scored on the Connect server's executors (the day's data jobs run the same way, as
+``SparkJob`` tasks on Connect); both applications have executors on both workers."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from mlcycle.stack import CONNECT_SERVER
 
 pytestmark = pytest.mark.e2e
 
-DAY = "2013-01-05"
+DAY = "2013-01-02"  # a day of the backfill every e2e test starts from
 CONNECT_APP = "mlcycle-spark-connect on the cluster"
 
 
@@ -116,22 +116,26 @@ def on_the_cluster(admin, cluster, connect_on_the_cluster):
 
 
 def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
-    stack, admin, champion, paused, on_the_cluster, connect_on_the_cluster
+    stack, admin, champion, data_days, paused, on_the_cluster, connect_on_the_cluster
 ):
     import pandas as pd
 
     cluster = on_the_cluster
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
     paused("flights_monitoring")  # not what this test is about
-    scoring_before = {r["dag_run_id"] for r in admin.dag_runs("flights_scoring")}
+    admin.wait_until_idle(["flights_scoring"])
 
-    # A day of data and a training at the same time, as the cluster would see them. The challenger
-    # is one no rule can accept: the training job runs, then the rules reject it, before anyone
-    # is asked.
-    run_id = admin.trigger("flights_data", logical_date=f"{DAY}T00:00:00Z")
+    # A training and a scoring at the same time, as the cluster would see them. The challenger is
+    # one no rule can accept: the training job runs, then the rules reject it, before anyone is
+    # asked.
     training = train(admin, min_improvement=60.0)
-    assert admin.wait_for_run("flights_data", run_id, timeout=900) == "success"
-    assert any((data_root / "features" / f"ds={DAY}").glob("*.parquet"))
+    scoring = admin.trigger("flights_scoring", conf={"days": [DAY], "rescore": True})
+    assert admin.wait_for_run("flights_scoring", scoring, timeout=900) == "success"
+    predictions = pd.read_parquet(data_root / "predictions" / f"ds={DAY}")
+    assert set(predictions["airflow_run_id"]) == {scoring}
+    assert set(predictions["model_version"].astype(str)) == {str(champion)}
+    assert len(predictions) == len(pd.read_parquet(data_root / "features" / f"ds={DAY}")) > 500
+
     assert admin.wait_for_run(TRAINING, training, timeout=900) == "success"
     states = {t: ti["state"] for t, ti in admin.task_instances(TRAINING, training).items()}
     assert (states["evaluate"], states["sign_off"], states["promote"], states["record_decision"]) == (
@@ -151,24 +155,11 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     assert champion_now(stack) == champion
     assert "challenger" not in mlflow_client(stack).get_registered_model(MODEL).aliases
 
-    # The new features were announced: scoring followed on its own and scored the day there.
-    admin.wait_until_idle(["flights_data", "flights_scoring"])
-    predictions = pd.read_parquet(data_root / "predictions" / f"ds={DAY}")
-    (scoring,) = set(predictions["airflow_run_id"])
-    assert scoring not in scoring_before and admin.dag_run("flights_scoring", scoring)["state"] == "success"
-    assert set(predictions["model_version"].astype(str)) == {str(champion)}
-    assert len(predictions) == len(pd.read_parquet(data_root / "features" / f"ds={DAY}"))
-
-    # The day's jobs and the scoring ran on the Connect server of the cluster, the training was
-    # submitted to it; each application had an executor on each worker.
+    # The scoring ran on the Connect server of the cluster, the training was submitted to the
+    # cluster; each application had an executor on each worker.
     port = connect_on_the_cluster
-    for dag_id, run, task, index in (
-        ("flights_data", run_id, "validate_raw", -1),
-        ("flights_data", run_id, "build_features", -1),
-        ("flights_scoring", scoring, "score", 0),  # mapped: one instance per day to score
-    ):
-        log = admin.task_log(dag_id, run, task, map_index=index)
-        assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, (task, log[-2000:])
+    log = admin.task_log("flights_scoring", scoring, "score", map_index=0)  # mapped: one per day
+    assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]
     apps = {a["id"]: a["name"] for a in cluster.applications()}
     assert CONNECT_APP in apps.values()
     assert any(name.startswith("train-") for name in apps.values()), apps

@@ -1,15 +1,11 @@
-"""The data path of one real day through the entry points the DAG runs: landing -> raw gate ->
-validated -> features gate -> features. The raw gate runs under spark-submit, as a task on a
-cluster runs it; the other steps call the same ``main`` in-process on the test session."""
+"""The data path of one real day through the entry points the DAG runs (each job's ``main``, here
+in-process on the test session): landing -> raw gate -> validated -> features gate -> features.
+Under spark-submit the same ``main`` runs as a script; the end-to-end trainings go that way."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,33 +17,7 @@ from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 DS = "2013-01-02"
-
-
-def spark_submit(job: str, ds: str, data_root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            str(SPARK_SUBMIT),
-            "--master",
-            "local[2]",
-            f"spark_jobs/{job}.py",
-            "--ds",
-            ds,
-            "--data-root",
-            str(data_root),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    print(f"{job} {ds}: exit {done.returncode} in {time.monotonic() - started:.1f}s")
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +41,11 @@ def data_root(tmp_path_factory):
 def test_one_day_from_landing_to_features(data_root, day_counts, spark, capsys):
     flights_rows, weather_rows = day_counts
 
-    validated = spark_submit("validate_raw", DS, data_root)
-    assert validated.returncode == 0, validated.stderr[-5000:]
+    capsys.readouterr()
+    assert validate_raw.main(["--ds", DS, "--data-root", str(data_root)]) == 0
+    validated = capsys.readouterr().out
     for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
-        assert (
-            f"validate_raw ds={DS} {dataset}: {rows} rows = {rows} validated + 0 quarantined"
-            in validated.stdout
-        )
+        assert f"validate_raw ds={DS} {dataset}: {rows} rows = {rows} validated + 0 quarantined" in validated
 
     for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
         gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={DS}.json").read_text())
