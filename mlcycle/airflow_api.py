@@ -230,9 +230,10 @@ class AirflowClient:
         self, dag_id: str, run_id: str, task_ids: list[str], include_downstream: bool = True
     ) -> list[str]:
         """Clear tasks of a run so they run again (the UI's "Clear"); returns the cleared task ids."""
-        cleared = self.request(
+        cleared = self.request(  # clearing twice leaves the tasks as clearing once does
             "POST",
             f"dags/{dag_id}/clearTaskInstances",
+            idempotent=True,
             json={
                 "dry_run": False,
                 "dag_run_id": run_id,
@@ -305,13 +306,28 @@ class AirflowClient:
         comment: str = "",
         poll: float = 2.0,
     ) -> dict:
-        """Answer a pending approval as this client's user, as soon as the task is parked."""
+        """Answer a pending approval as this client's user, as soon as the task is parked.
+
+        When the API answers that the database was busy, the answer may or may not have been
+        taken: the question is read again, and the answer is sent again only if nobody answered."""
         self.wait_for_approval(dag_id, run_id, task_id, poll=poll)
-        return self.request(
-            "PATCH",
-            f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
-            json={"chosen_options": [option], "params_input": {"comment": comment}},
-        )
+        path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            try:
+                return self.request(
+                    "PATCH", path, json={"chosen_options": [option], "params_input": {"comment": comment}}
+                )
+            except AirflowError as exc:
+                if not _database_busy(exc) or attempt == BUSY_ATTEMPTS:
+                    raise
+                detail = self.request("GET", path)
+                if detail.get("response_received"):
+                    by = (detail.get("responded_by_user") or {}).get("id")
+                    if by == self.username and detail.get("chosen_options") == [option]:
+                        return detail  # the first attempt was taken
+                    raise
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
 
 def _same_instant(a: str, b: str) -> bool:

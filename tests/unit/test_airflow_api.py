@@ -138,3 +138,45 @@ def test_an_answer_or_another_change_is_not_sent_twice_on_a_busy_database(monkey
     with pytest.raises(AirflowError, match="Database error"):
         client.request("PATCH", "dags/d/dagRuns/r/taskInstances/sign_off/-1/hitlDetails", json={})
     assert len(sent) == 1
+
+
+HITL = "dags/d/dagRuns/r/taskInstances/sign_off/-1/hitlDetails"
+
+
+def _answering(monkeypatch, answers: list[_Resp]) -> tuple[AirflowClient, list[tuple]]:
+    client, sent = _plain(monkeypatch, answers)
+    monkeypatch.setattr(client, "wait_for_approval", lambda *a, **k: None)
+    client.username = "approver"
+    return client, sent
+
+
+def test_an_answer_refused_on_a_busy_database_is_sent_again_when_nobody_answered(monkeypatch):
+    client, sent = _answering(
+        monkeypatch,
+        [
+            _Resp(500, text=DB_ERROR),
+            _Resp(200, {"response_received": False}),
+            _Resp(200, {"chosen_options": ["Approve"], "response_received": True}),
+        ],
+    )
+    assert client.respond("d", "r", "sign_off", "Approve")["chosen_options"] == ["Approve"]
+    assert [(m, p) for m, p, _ in sent] == [("PATCH", HITL), ("GET", HITL), ("PATCH", HITL)]
+
+
+def test_an_answer_taken_before_the_busy_error_is_not_sent_twice(monkeypatch):
+    taken = {"response_received": True, "responded_by_user": {"id": "approver"}, "chosen_options": ["Reject"]}
+    client, sent = _answering(monkeypatch, [_Resp(500, text=DB_ERROR), _Resp(200, taken)])
+    assert client.respond("d", "r", "sign_off", "Reject") == taken
+    assert [m for m, _, _ in sent] == ["PATCH", "GET"]
+
+
+def test_someone_elses_answer_during_a_busy_error_is_reported(monkeypatch):
+    other = {
+        "response_received": True,
+        "responded_by_user": {"id": "approver2"},
+        "chosen_options": ["Approve"],
+    }
+    client, sent = _answering(monkeypatch, [_Resp(500, text=DB_ERROR), _Resp(200, other)])
+    with pytest.raises(AirflowError, match="Database error"):
+        client.respond("d", "r", "sign_off", "Reject")
+    assert [m for m, _, _ in sent] == ["PATCH", "GET"]
