@@ -66,29 +66,20 @@ system-packages: ## Install the Debian packages the tests need (Chromium, a comp
 	  fi; \
 	fi
 
-# Each tier in a process of its own, and every tier runs even when one before it failed; make
-# fails at the end naming the failed tiers. The unit tier runs first (its timing checks run on a
-# quiet machine). The integration tier then runs beside the end-to-end tier, at a lower priority:
-# the end-to-end tier mostly waits on Airflow, and the integration tier takes the cores it leaves
-# (its modules in two processes, each with its own Spark session; its output follows the e2e's).
-# The venv and the Debian packages are set up side by side (-j2).
+# Each tier in a process of its own: the integration tier's servers are gone before the end-to-end
+# tier starts its stack. Every tier runs even when one before it failed; make fails at the end.
+# The integration tier's modules run in two processes (each its own Spark session): no module
+# shares state with another, and a module's tests stay in one process, in order. The venv and the
+# Debian packages are set up side by side (-j2).
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
 	@failed=""; \
-	echo "== unit: tests/unit tests/dags"; start=$$(date +%s); \
-	$(BIN)/python -m pytest -q --durations=10 tests/unit tests/dags || failed="$$failed unit"; \
-	echo "== unit took $$(( $$(date +%s) - start )) s"; \
-	side=$$(mktemp -d); start=$$(date +%s); \
-	( nice -n 10 $(BIN)/python -m pytest -q --durations=10 -n 2 --dist loadfile --basetemp "$$side/tmp" \
-	    tests/integration > "$$side/log" 2>&1; echo $$? > "$$side/rc"; \
-	  echo $$(( $$(date +%s) - start )) > "$$side/took" ) & \
-	echo "== e2e: tests/e2e (the integration tier runs beside it)"; \
-	$(BIN)/python -m pytest -q --durations=10 tests/e2e || failed="$$failed e2e"; \
-	echo "== e2e took $$(( $$(date +%s) - start )) s"; \
-	wait; \
-	echo "== integration: tests/integration"; cat "$$side/log"; \
-	[ "$$(cat "$$side/rc")" = 0 ] || failed="$$failed integration"; \
-	echo "== integration took $$(cat "$$side/took") s"; rm -rf "$$side"; \
+	for tier in "unit|tests/unit tests/dags" "integration|-n 2 --dist loadfile tests/integration" "e2e|tests/e2e"; do \
+	  name=$${tier%%|*}; paths=$${tier#*|}; start=$$(date +%s); \
+	  echo "== $$name: $$paths"; \
+	  $(BIN)/python -m pytest -q --durations=10 $$paths || failed="$$failed $$name"; \
+	  echo "== $$name took $$(( $$(date +%s) - start )) s"; \
+	done; \
 	if [ -n "$$failed" ]; then echo "FAILED tiers:$$failed"; exit 1; fi
 
 BENCH_HOME ?= .mlcycle-bench
