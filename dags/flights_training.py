@@ -91,7 +91,6 @@ with DAG(
             "--grid",
             "{{ params.grid }}",
         ],
-        connect=False,  # MLflow logs a Spark model only from a JVM of its own: always spark-submit
     )
 
     # The registry may be briefly away (a restart, a network blip): fail fast, retry, and find the

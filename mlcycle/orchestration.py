@@ -35,17 +35,27 @@ def _arg(args: Sequence[str], name: str) -> str | None:
 
 
 CONNECT_CONN_ID = "spark_connect"
+# Extra of the ``spark_connect`` connection: the task ids submitted through ``spark_default``
+# although a Connect server is there, e.g. ``{"submit": ["train"]}`` to give a heavy training a
+# driver of its own instead of the server's shared one (the compose stack does).
+SUBMIT_EXTRA = "submit"
 
 
-def connect_url() -> str | None:
-    """The ``sc://`` URL of the ``spark_connect`` connection, or None when there is none."""
+def connect_url(task_id: str | None = None) -> str | None:
+    """The ``sc://`` URL of the ``spark_connect`` connection; None when there is none, or when its
+    extra lists ``task_id`` under ``submit``."""
     from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    hook = SparkConnectHook(CONNECT_CONN_ID)
     try:
-        return SparkConnectHook(CONNECT_CONN_ID).get_connection_url()
+        url = hook.get_connection_url()
+        submitted = hook.get_connection(CONNECT_CONN_ID).extra_dejson.get(SUBMIT_EXTRA) or []
     except AirflowNotFoundException:
         return None
+    if isinstance(submitted, str):
+        submitted = [submitted]
+    return None if task_id is not None and task_id in submitted else url
 
 
 def connect_answers(url: str, timeout: float = 3.0) -> bool:
@@ -69,19 +79,15 @@ class SparkJob(SparkSubmitOperator):
       ``SPARK_REMOTE`` set to the server: no JVM is started for the task, and the job's code is
       exactly the code spark-submit would run. A server that does not answer is reported in the
       log and the job is submitted instead.
-    - Otherwise (or with ``connect=False``: MLflow's Spark flavour logs a model only from a JVM
-      in the driver's process) it is a ``spark-submit`` through ``spark_default``.
+    - Otherwise (or when the connection's extra lists the task under ``submit``) it is a
+      ``spark-submit`` through ``spark_default``.
 
     A day held by a data-quality gate (the job's exit status ``GATE_FAILED_EXIT``) fails the task
     at once, without its retries, and the log says which rules held the day and where to look.
     Any other failure keeps the usual retries."""
 
-    def __init__(self, *, connect: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.connect = connect
-
     def execute(self, context):
-        url = connect_url() if self.connect else None
+        url = connect_url(self.task_id)
         if url and not connect_answers(url):
             self.log.warning(
                 "The Spark Connect server of connection %r at %s does not answer; submitting the job "

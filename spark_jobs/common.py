@@ -1,9 +1,14 @@
-"""What every Spark entry point shares: the session, partition paths, partition writes."""
+"""What every Spark entry point shares: the session, partition paths, partition writes, and a
+registered Spark ML model written and read on either kind of session."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
 
 from mlcycle.config import partition_path
 
@@ -41,6 +46,72 @@ def read_partitions(spark, data_root: str, dataset: str, days: Iterable[str]):
 def is_connect(spark) -> bool:
     """Whether ``spark`` is a Spark Connect session (no JVM in this process)."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _staging(data_root: str) -> str:
+    """A fresh folder under ``<data_root>/tmp``: a Spark Connect server and this process both see
+    the data root, so a model passes between them there."""
+    staging = Path(data_root) / "tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix=".model-", dir=staging)
+
+
+@contextmanager
+def loaded_model(spark, model_uri: str, data_root: str):
+    """A registered Spark ML pipeline (``models:/...`` or ``runs:/...``), loaded into ``spark``.
+    MLflow's Spark flavour loads through a JVM in this process; on a Spark Connect session the
+    model's ``sparkml`` folder is downloaded under the data root and loaded by the server."""
+    import mlflow
+
+    if not is_connect(spark):
+        yield mlflow.spark.load_model(model_uri)
+        return
+    from pyspark.ml import PipelineModel
+
+    local = _staging(data_root)
+    try:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=local)
+        yield PipelineModel.load(str(Path(path) / SPARK_MODEL_DATA))
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
+SPARK_MODEL_DATA = "sparkml"  # where MLflow's Spark flavour keeps the pipeline in a logged model
+
+
+def log_model(spark, model, name: str, *, data_root: str, signature, pip_requirements: list[str]) -> str:
+    """Log a fitted pipeline to the active MLflow run as MLflow's Spark flavour (``MLmodel``,
+    ``sparkml/``, the environment files); its ``runs:/<run>/<name>`` URI.
+
+    MLflow's own ``log_model`` copies the saved pipeline through a JVM in this process, which a
+    Spark Connect client has not: there, the server writes the pipeline under the data root, and
+    the flavour's files are written beside it here, the same files ``mlflow.spark.log_model``
+    writes, so either session loads the model back (``loaded_model``)."""
+    import mlflow
+
+    run_id = mlflow.active_run().info.run_id
+    if not is_connect(spark):
+        mlflow.spark.log_model(model, name, signature=signature, pip_requirements=pip_requirements)
+        return f"runs:/{run_id}/{name}"
+    from mlflow.models import Model
+    from mlflow.spark import _save_model_metadata
+
+    local = _staging(data_root)
+    try:
+        model.write().overwrite().save(str(Path(local) / SPARK_MODEL_DATA))
+        _save_model_metadata(
+            local,
+            model,
+            Model(artifact_path=name, run_id=run_id),
+            conda_env=None,
+            code_paths=None,
+            signature=signature,
+            pip_requirements=pip_requirements,
+        )
+        mlflow.log_artifacts(local, name)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+    return f"runs:/{run_id}/{name}"
 
 
 class _ArrowFiles:

@@ -10,15 +10,11 @@ A rejected day writes nothing and exits with ``GATE_FAILED_EXIT``.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
 from mlcycle.gates import docs_dir, enforce, failure_message, result_path, run_suite, write_result
-from spark_jobs.common import is_connect, overwrite_partitions, read_partitions, run_gated_day
+from spark_jobs.common import loaded_model, overwrite_partitions, read_partitions, run_gated_day
 from spark_jobs.flights import project
 
 SUITE = REPO_ROOT / "expectations" / project.NAME / "predictions.json"
@@ -48,28 +44,6 @@ def label_predictions(scored, *, model_name: str, model_version: str, airflow_ru
         F.lit(str(model_version)).alias("model_version"),
         F.lit(airflow_run_id).alias("airflow_run_id"),
     )
-
-
-@contextmanager
-def loaded_model(spark, model_uri: str, data_root: str):
-    """The registered Spark ML pipeline, loaded into ``spark``. MLflow's Spark flavour needs a
-    JVM in this process; on a Spark Connect session the model's ``sparkml`` directory is
-    downloaded under the data root (where the Connect server can read it) and loaded there."""
-    import mlflow
-
-    if not is_connect(spark):
-        yield mlflow.spark.load_model(model_uri)
-        return
-    from pyspark.ml import PipelineModel
-
-    staging = Path(data_root) / "tmp"
-    staging.mkdir(parents=True, exist_ok=True)
-    local = tempfile.mkdtemp(prefix=".model-", dir=staging)
-    try:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=local)
-        yield PipelineModel.load(str(Path(path) / "sparkml"))
-    finally:
-        shutil.rmtree(local, ignore_errors=True)
 
 
 def score(spark, args) -> int:

@@ -1,4 +1,4 @@
-"""Train, tune and log one model on a window of feature partitions (spark-submit entry point).
+"""Train, tune and log one model on a window of feature partitions (Spark entry point).
 
 The last ``--holdout-days`` days of the window are the validation set: the model is tuned on the
 days before them and judged on days it never saw, the way it will be used. When the registry has
@@ -24,7 +24,7 @@ from mlcycle.evaluation import EVALUATION_ARTIFACT, PLOT_ARTIFACT, per_carrier_r
 from mlcycle.gates import GATE_FAILED_EXIT
 from mlcycle.training import TrainingInputError, check_training_inputs, data_quality_summary
 from spark_jobs import drift
-from spark_jobs.common import get_spark, read_partitions
+from spark_jobs.common import get_spark, loaded_model, log_model, read_partitions
 from spark_jobs.flights import model as project_model
 from spark_jobs.flights import project
 
@@ -248,9 +248,11 @@ def train(args) -> str:
         # process and a second JVM, which costs more than the training itself. The signature says
         # what a row must hold; an input example would make MLflow load the model back once more
         # to check it can score it (6 s of every training), which scoring shows anyway.
-        mlflow.spark.log_model(
+        log_model(
+            spark,
             best,
             "model",
+            data_root=args.data_root,
             signature=signature,
             pip_requirements=[f"mlflow=={mlflow.__version__}", f"pyspark=={pyspark.__version__}"],
         )
@@ -259,10 +261,10 @@ def train(args) -> str:
         champion = champion_version(client, args.model_name)
         champion_scores = champion_carriers = None
         if champion is not None:
-            champion_model = mlflow.spark.load_model(f"models:/{args.model_name}/{champion}")
-            champion_val = champion_model.transform(val_df)
-            champion_scores = regression_metrics(champion_val)
-            champion_carriers = carrier_metrics(champion_val)
+            with loaded_model(spark, f"models:/{args.model_name}/{champion}", args.data_root) as model:
+                champion_val = model.transform(val_df)
+                champion_scores = regression_metrics(champion_val)
+                champion_carriers = carrier_metrics(champion_val)
             mlflow.log_metrics(
                 {"champion_val_mae": champion_scores["mae"], "champion_val_rmse": champion_scores["rmse"]}
             )

@@ -84,7 +84,6 @@ def test_data_dag_order(dagbag):
     assert _downstream(dag, "validate_raw") == {"build_features"}
     assert _downstream(dag, "build_features") == {"publish_features"}
     assert dag.get_task("validate_raw")._conn_id == "spark_default"
-    assert dag.get_task("validate_raw").connect  # on the Spark Connect server when there is one
     assert [o.name for o in dag.get_task("publish_features").outlets] == ["flights_features"]
 
 
@@ -105,7 +104,6 @@ def test_training_dag_order(dagbag):
     assert comment.value is None and "null" in comment.schema["type"]  # Approve needs no reason typed
     comment.resolve(None)  # an empty comment is valid
     assert type(dag.get_task("train")).__name__ == "SparkJob"
-    assert dag.get_task("train").connect is False  # MLflow logs a Spark model from a JVM only
     assert dag.get_task("promote").pool == "model_promotion"
 
 

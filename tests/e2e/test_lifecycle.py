@@ -57,6 +57,9 @@ def test_backfill_train_approve_score_then_a_second_champion(stack, admin, appro
     assert "MAE" in detail["body"]
     assert [u["id"] for u in detail["assigned_users"]] == ["approver", "approver2"]
 
+    # The training ran on the stack's Spark Connect server, from the task's own process.
+    assert "Running spark_jobs.train " in admin.task_log(TRAINING, first, "train")
+
     # Approve at once: the challenger becomes champion.
     answer_at_once(approver, TRAINING, first, "Approve", comment="first model")
     assert admin.wait_for_run(TRAINING, first, timeout=600) == "success"

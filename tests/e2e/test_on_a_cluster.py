@@ -1,12 +1,14 @@
 """The same DAGs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, from the
 installed PySpark), arranged as the compose stack arranges it, by changing only Airflow connections
 through its REST API: ``spark_default`` points at the cluster's master, and ``spark_connect`` at a
-Spark Connect server that drives that cluster. A training run is submitted to the cluster while a
-day is scored on the Connect server's executors (the day's data jobs run the same way, as
-``SparkJob`` tasks on Connect); both applications have executors on both workers."""
+Spark Connect server that drives that cluster, with the extra that gives the training a driver of
+its own (``{"submit": ["train"]}``). A training run is submitted to the cluster while a day is
+scored on the Connect server's executors (the day's data jobs run the same way, as ``SparkJob``
+tasks on Connect); both applications have executors on both workers."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -97,7 +99,8 @@ def connect_on_the_cluster(cluster, stack):
 @pytest.fixture
 def on_the_cluster(admin, cluster, connect_on_the_cluster):
     """Point ``spark_default`` at the cluster's master and ``spark_connect`` at the Connect server
-    that drives it, as a person would in Admin -> Connections; both are put back afterwards."""
+    that drives it, the training submitted (as the compose stack has them), as a person would in
+    Admin -> Connections; both are put back afterwards."""
     default = admin.request("GET", "connections/spark_default")
     connect = admin.request("GET", "connections/spark_connect")
 
@@ -107,7 +110,9 @@ def on_the_cluster(admin, cluster, connect_on_the_cluster):
         return admin.request("PATCH", f"connections/{before['connection_id']}", json=body, idempotent=True)
 
     assert point(default, host=cluster.master_url)["host"] == cluster.master_url
-    assert point(connect, host="127.0.0.1", port=connect_on_the_cluster)["port"] == connect_on_the_cluster
+    submit = json.dumps({"submit": ["train"]})
+    pointed = point(connect, host="127.0.0.1", port=connect_on_the_cluster, extra=submit)
+    assert (pointed["port"], json.loads(pointed["extra"])) == (connect_on_the_cluster, {"submit": ["train"]})
     try:
         yield cluster
     finally:
@@ -160,6 +165,9 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     port = connect_on_the_cluster
     log = admin.task_log("flights_scoring", scoring, "score", map_index=0)  # mapped: one per day
     assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]
+    log = admin.task_log(TRAINING, training, "train")
+    assert f"Spark-Submit cmd: spark-submit --master {cluster.master_url}" in log, log[-2000:]
+    assert "on the Spark Connect server" not in log
     apps = {a["id"]: a["name"] for a in cluster.applications()}
     assert CONNECT_APP in apps.values()
     assert any(name.startswith("train-") for name in apps.values()), apps

@@ -1,6 +1,8 @@
 """The same entry points on a long-lived Spark Connect server, as the embedded stack runs them
 (``SPARK_REMOTE`` set, ``main`` called in a Python process with no JVM of its own): they write
-exactly what the classic session writes, and a held day is held the same way."""
+exactly what the classic session writes, a held day is held the same way, and a model trained
+there is logged as MLflow's Spark flavour, which a JVM session loads and which scores as the
+training measured it."""
 
 from __future__ import annotations
 
@@ -37,19 +39,22 @@ def recording(app_name):
     return session
 
 real, common.get_spark = common.get_spark, recording
+if hasattr({{job}}, "get_spark"):  # a job that imported it by name
+    {{job}}.get_spark = recording
 code = {{job}}.main(sys.argv[1:])
 print({SESSIONS!r} + json.dumps({{{{"modules": made, "jvm": pyspark.SparkContext._gateway is not None}}}}))
 sys.exit(code)
 """
 
 
-def on_connect(url: str, job: str, ds: str, data_root: Path) -> subprocess.CompletedProcess:
+def on_connect(url: str, job: str, ds: str | None, data_root: Path, *args: str, env=None):
     """``main`` of an entry point with ``SPARK_REMOTE`` set, as ``SparkJob`` runs it in a task;
     fails the test unless every session of the job was a Connect one and no JVM was started."""
+    day = ["--ds", ds] if ds else []
     done = subprocess.run(
-        [sys.executable, "-c", RUN_MAIN.format(job=job), "--ds", ds, "--data-root", str(data_root)],
+        [sys.executable, "-c", RUN_MAIN.format(job=job), *day, "--data-root", str(data_root), *args],
         cwd=REPO,
-        env={**os.environ, "SPARK_REMOTE": url},
+        env={**os.environ, **(env or {}), "SPARK_REMOTE": url},
         capture_output=True,
         text=True,
         timeout=600,
@@ -133,3 +138,54 @@ def test_a_held_day_on_spark_connect_exits_as_held_and_writes_nothing(connect_ur
     assert verdict["success"] is False  # the held day's verdict is what it does write
     # the day of the 2nd is untouched: the same files, neither rewritten nor changed
     assert {d: _files(p) for d, p in second.items()} == before
+
+
+def test_a_model_trained_on_spark_connect_is_the_spark_flavour_a_jvm_session_loads(
+    connect_url, spark, mlflow_server, tmp_path
+):
+    import mlflow
+    from mlflow import MlflowClient
+    from pyspark.ml.evaluation import RegressionEvaluator
+    from test_model_path import DAYS, FEATURE_SCHEMA, feature_rows, write_verdicts
+
+    from spark_jobs.common import overwrite_partitions
+    from spark_jobs.flights import model as project_model
+    from spark_jobs.flights import project
+
+    root = tmp_path / "data"
+    overwrite_partitions(spark.createDataFrame(feature_rows(), FEATURE_SCHEMA), str(root), "features")
+    write_verdicts(str(root), DAYS)
+    window = ["--start", DAYS[0], "--end", DAYS[-1], "--holdout-days", "1", "--grid", "smallest"]
+    done = on_connect(
+        connect_url,
+        "train",
+        None,
+        root,
+        *window,
+        "--model-name",
+        "trained_on_connect",
+        "--airflow-run-id",
+        "manual__on_connect",
+        env={"MLFLOW_TRACKING_URI": mlflow_server},
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    (run_id,) = [
+        line.removeprefix("mlflow_run_id=") for line in done.stdout.splitlines() if "mlflow_run_id=" in line
+    ]
+
+    # MLflow's Spark flavour, as mlflow.spark.log_model writes it: loaded here through the JVM.
+    client = MlflowClient(mlflow_server)
+    files = {a.path for a in client.list_artifacts(run_id, "model")}
+    assert {"model/MLmodel", "model/sparkml", "model/requirements.txt"} <= files, files
+    mlflow.set_tracking_uri(mlflow_server)
+    info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
+    assert set(info.flavors) == {"spark", "python_function"}
+    assert info.signature.inputs.input_names() == project_model.feature_columns()
+    model = mlflow.spark.load_model(f"runs:/{run_id}/model")
+
+    # It is the model the training judged: on the holdout day it scores the MAE the run logged.
+    holdout = spark.read.parquet(str(root / "features")).where(
+        f"ds = '{DAYS[-1]}' and {project.LABEL} is not null"
+    )
+    mae = RegressionEvaluator(labelCol=project.LABEL, metricName="mae").evaluate(model.transform(holdout))
+    assert mae == pytest.approx(client.get_run(run_id).data.metrics["val_mae"], rel=1e-9)

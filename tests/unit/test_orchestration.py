@@ -102,3 +102,23 @@ def test_a_connect_server_answers_only_where_something_listens():
         port = server.getsockname()[1]
         assert connect_answers(f"sc://127.0.0.1:{port}/;user_id=airflow")
     assert not connect_answers(f"sc://127.0.0.1:{port}/", timeout=1)
+
+
+def test_the_connect_server_runs_every_job_but_those_its_extra_submits(monkeypatch):
+    import json
+
+    from mlcycle.orchestration import connect_url
+
+    def connection(**extra) -> None:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SPARK_CONNECT",
+            json.dumps({"conn_type": "spark_connect", "host": "127.0.0.1", "port": 15002, "extra": extra}),
+        )
+
+    connection()
+    assert connect_url("train") == connect_url("score") == "sc://127.0.0.1:15002/"
+    connection(submit=["train"])
+    assert connect_url("train") is None  # a driver of its own, through spark_default
+    assert connect_url("score") == "sc://127.0.0.1:15002/"
+    connection(submit="train")  # one task id, written as a string
+    assert connect_url("train") is None
