@@ -52,31 +52,48 @@ lint: $(STAMP) ## ruff check
 # What the tests need that the lock cannot hold: Debian's Chromium (the browser tests drive the
 # Airflow UI in it) and a compose client (docker-compose.yaml is checked by it; no engine needed).
 # Installed when missing and this user may install packages; otherwise one line names them.
+# Chromium is only needed by the end-to-end tier: it is installed in the background while the
+# other tiers run (CHROMIUM_INSTALL holds its exit status when done), and `make test` waits for it
+# before that tier.
+CHROMIUM_INSTALL := .chromium-install
 system-packages: ## Install the Debian packages the tests need (Chromium, a compose client) if missing
-	@missing=""; \
+	@missing=""; rm -f $(CHROMIUM_INSTALL).rc; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	{ command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1; } || missing="$$missing docker-compose"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages the tests need:$$missing"; \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
-	      || { echo "error: could not install$$missing: run 'apt-get install$$missing' and try again"; exit 1; }; \
-	  else \
-	    echo "error: the tests need$$missing: install with 'sudo apt-get install$$missing', then run make test again"; exit 1; \
-	  fi; \
-	fi
+	if [ -z "$$missing" ]; then echo 0 > $(CHROMIUM_INSTALL).rc; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "error: the tests need$$missing: install with 'sudo apt-get install$$missing', then run make test again"; exit 1; \
+	fi; \
+	echo "installing Debian packages the tests need:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq || { echo "error: apt-get update failed: run 'apt-get install$$missing' and try again"; exit 1; }; \
+	case "$$missing" in *docker-compose*) apt-get install -y -qq docker-compose >/dev/null \
+	  || { echo "error: could not install docker-compose: run 'apt-get install docker-compose' and try again"; exit 1; };; esac; \
+	case "$$missing" in *chromium*) \
+	  setsid bash -c 'apt-get install -y -qq chromium > $(CHROMIUM_INSTALL).log 2>&1; echo $$? > $(CHROMIUM_INSTALL).rc' \
+	    </dev/null >/dev/null 2>&1 & ;; \
+	  *) echo 0 > $(CHROMIUM_INSTALL).rc;; esac
 
-# Each tier in a process of its own: the integration tier's servers are gone before the end-to-end
-# tier starts its stack. Every tier runs even when one before it failed; make fails at the end.
-# The integration tier's modules run in two processes (each its own Spark session): no module
-# shares state with another, and a module's tests stay in one process, in order. The venv and the
-# Debian packages are set up side by side (-j2).
+# Waits for the background Chromium install of system-packages (at most 15 minutes).
+chromium-ready:
+	@for i in $$(seq 900); do [ -f $(CHROMIUM_INSTALL).rc ] && break; sleep 1; done; \
+	[ "$$(cat $(CHROMIUM_INSTALL).rc 2>/dev/null)" = 0 ] && command -v chromium >/dev/null \
+	  || { echo "error: could not install chromium (see $(CHROMIUM_INSTALL).log): run 'apt-get install chromium' and try again"; exit 1; }
+
+# The unit and integration tiers together, then the end-to-end tier, each step in a process of its
+# own: the integration tier's servers are gone before the end-to-end tier starts its stack. Unit
+# and integration tests run in two processes (each with its own Spark session, `pytest -n 2 --dist loadfile`): no module
+# shares state with another, a module's tests stay in one process, in order, and the many small
+# unit modules fill the gaps the integration modules leave on the two cores (the unit tier alone
+# keeps one core busy). Both steps run even when the first failed; make fails at the end, naming
+# them. The venv and the Debian packages are set up side by side (-j2).
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
 	@failed=""; \
-	for tier in "unit|tests/unit tests/dags" "integration|-n 2 --dist loadfile tests/integration" "e2e|tests/e2e"; do \
-	  name=$${tier%%|*}; paths=$${tier#*|}; start=$$(date +%s); \
-	  echo "== $$name: $$paths"; \
+	for tier in "unit+integration|-n 2 --dist loadfile tests/unit tests/dags tests/integration" "e2e|tests/e2e"; do \
+	  name=$${tier%%|*}; paths=$${tier#*|}; \
+	  if [ $$name = e2e ]; then $(MAKE) --no-print-directory chromium-ready || { failed="$$failed $$name"; continue; }; fi; \
+	  start=$$(date +%s); echo "== $$name: $$paths"; \
 	  $(BIN)/python -m pytest -q --durations=10 $$paths || failed="$$failed $$name"; \
 	  echo "== $$name took $$(( $$(date +%s) - start )) s"; \
 	done; \
@@ -94,4 +111,4 @@ bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of thei
 test-fast: $(STAMP) ## Tests that need no running service
 	$(BIN)/python -m pytest tests/unit tests/dags -q
 
-.PHONY: help venv lock demo start stop status approve lint system-packages test test-fast bench
+.PHONY: help venv lock demo start stop status approve lint system-packages chromium-ready test test-fast bench

@@ -7,10 +7,10 @@ the same set-up the embedded stack does at each start (mlcycle/stack.py):
   cluster and the change survives restarts. It is created with the compose Spark master; when
   MLCYCLE_SPARK_MASTER is set (in .env), its host is set to that master at every start;
 - the connection `spark_connect` to the compose Spark Connect server (service `spark-connect`), on
-  which the data, scoring and monitoring jobs run from the task's process. Its extra
-  `{"submit": ["train"]}` gives the training a driver of its own: it is submitted to the cluster
-  through `spark_default` (edit the extra to train on the server too). Removing the connection
-  (or MLCYCLE_SPARK_CONNECT=0 before the first start) submits every job through `spark_default`.
+  which the data, training, scoring and monitoring jobs run from the task's process. Its extra
+  `{"submit": ["train"]}` (task ids) would submit those through `spark_default` instead, with a
+  driver of their own. Removing the connection (or MLCYCLE_SPARK_CONNECT=0 before the first start)
+  submits every job through `spark_default`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import os
 
 COMPOSE_MASTER = "spark://spark-master:7077"
 EXTRA = {"deploy-mode": "client", "spark-binary": "spark-submit"}
-COMPOSE_CONNECT = {"host": "spark-connect", "port": 15002, "extra": json.dumps({"submit": ["train"]})}
+COMPOSE_CONNECT = {"host": "spark-connect", "port": 15002}
 
 
 def main() -> None:

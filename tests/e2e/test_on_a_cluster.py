@@ -1,14 +1,12 @@
 """The same DAGs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, from the
 installed PySpark), arranged as the compose stack arranges it, by changing only Airflow connections
 through its REST API: ``spark_default`` points at the cluster's master, and ``spark_connect`` at a
-Spark Connect server that drives that cluster, with the extra that gives the training a driver of
-its own (``{"submit": ["train"]}``). A training run is submitted to the cluster while a day is
-scored on the Connect server's executors (the day's data jobs run the same way, as ``SparkJob``
-tasks on Connect); both applications have executors on both workers."""
+Spark Connect server that drives that cluster. A training runs on the cluster while a day is
+scored there (the day's data jobs run the same way, as ``SparkJob`` tasks on Connect): the
+server's application has executors on both workers."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -40,7 +38,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def cluster(stack_home):
-    # Two cores a worker: one for the Connect server's executor, one for a submitted application's.
+    # Two cores a worker: one for the Connect server's executor, one spare.
     with StandaloneCluster(Path(stack_home) / "spark-cluster", workers=2, cores=2, memory="2g") as c:
         yield c
 
@@ -99,8 +97,7 @@ def connect_on_the_cluster(cluster, stack):
 @pytest.fixture
 def on_the_cluster(admin, cluster, connect_on_the_cluster):
     """Point ``spark_default`` at the cluster's master and ``spark_connect`` at the Connect server
-    that drives it, the training submitted (as the compose stack has them), as a person would in
-    Admin -> Connections; both are put back afterwards."""
+    that drives it, as a person would in Admin -> Connections; both are put back afterwards."""
     default = admin.request("GET", "connections/spark_default")
     connect = admin.request("GET", "connections/spark_connect")
 
@@ -110,9 +107,7 @@ def on_the_cluster(admin, cluster, connect_on_the_cluster):
         return admin.request("PATCH", f"connections/{before['connection_id']}", json=body, idempotent=True)
 
     assert point(default, host=cluster.master_url)["host"] == cluster.master_url
-    submit = json.dumps({"submit": ["train"]})
-    pointed = point(connect, host="127.0.0.1", port=connect_on_the_cluster, extra=submit)
-    assert (pointed["port"], json.loads(pointed["extra"])) == (connect_on_the_cluster, {"submit": ["train"]})
+    assert point(connect, host="127.0.0.1", port=connect_on_the_cluster)["port"] == connect_on_the_cluster
     try:
         yield cluster
     finally:
@@ -160,17 +155,14 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     assert champion_now(stack) == champion
     assert "challenger" not in mlflow_client(stack).get_registered_model(MODEL).aliases
 
-    # The scoring ran on the Connect server of the cluster, the training was submitted to the
-    # cluster; each application had an executor on each worker.
+    # The scoring and the training ran on the Connect server of the cluster, from their tasks'
+    # processes; its application had an executor on each worker, and nothing else was submitted.
     port = connect_on_the_cluster
     log = admin.task_log("flights_scoring", scoring, "score", map_index=0)  # mapped: one per day
     assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]
     log = admin.task_log(TRAINING, training, "train")
-    assert f"Spark-Submit cmd: spark-submit --master {cluster.master_url}" in log, log[-2000:]
-    assert "on the Spark Connect server" not in log
+    assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]
     apps = {a["id"]: a["name"] for a in cluster.applications()}
-    assert CONNECT_APP in apps.values()
-    assert any(name.startswith("train-") for name in apps.values()), apps
-    assert len(apps) == 2, apps  # nothing else was submitted
+    assert list(apps.values()) == [CONNECT_APP], apps
     for worker, ran in cluster.executors_by_worker().items():
-        assert {e["appid"] for e in ran} == set(apps), f"worker {worker} ran no executor of some application"
+        assert {e["appid"] for e in ran} == set(apps), f"worker {worker} ran no executor of the server"
