@@ -87,10 +87,15 @@ chromium-ready:
 # unit modules fill the gaps the integration modules leave on the two cores (the unit tier alone
 # keeps one core busy). Both steps run even when the first failed; make fails at the end, naming
 # them. The venv and the Debian packages are set up side by side (-j2).
+# The two processes take whole modules in this order: the longest integration modules first (a
+# module of few long tests would otherwise wait behind one of many quick ones), the unit modules
+# last, to fill the ends.
+LONG_FIRST := $(addprefix tests/integration/test_,raw_gate.py on_spark_connect.py data_path.py model_path.py)
+BESIDE := $(LONG_FIRST) $(filter-out $(LONG_FIRST),$(sort $(wildcard tests/integration/test_*.py))) tests/unit tests/dags
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
 	@failed=""; \
-	for tier in "unit+integration|-n 2 --dist loadfile tests/unit tests/dags tests/integration" "e2e|tests/e2e"; do \
+	for tier in "unit+integration|-n 2 --dist loadfile --no-loadscope-reorder $(BESIDE)" "e2e|tests/e2e"; do \
 	  name=$${tier%%|*}; paths=$${tier#*|}; \
 	  if [ $$name = e2e ]; then $(MAKE) --no-print-directory chromium-ready || { failed="$$failed $$name"; continue; }; fi; \
 	  start=$$(date +%s); echo "== $$name: $$paths"; \

@@ -444,10 +444,9 @@ def start(wait: bool = True) -> None:
         _prepare_home()
     _link_airflow_config()
     env = stack_env()
-    if fresh:
-        _migrate(env)
     commands = _commands(env)
-    for name in missing:
+
+    def launch(name: str) -> None:
         with open(_log_file(name), "a") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mlcycle.supervise", name, "--", *commands[name]],
@@ -459,6 +458,22 @@ def start(wait: bool = True) -> None:
                 start_new_session=True,
             )
         _pid_file(name).write_text(str(proc.pid))
+
+    # MLflow and the Spark Connect server need nothing of Airflow's: they start while its database
+    # is migrated. A failed migration stops them again, so the next start is a fresh one.
+    early = [name for name in missing if name in ("mlflow", "spark-connect")]
+    for name in early:
+        launch(name)
+    if fresh:
+        try:
+            _migrate(env)
+        except BaseException:
+            for name in early:
+                kill(name)
+            raise
+    for name in missing:
+        if name not in early:
+            launch(name)
     if wait:
         for name in ("mlflow", "spark-connect", "api-server"):
             if name in missing:

@@ -127,3 +127,27 @@ def test_the_spark_connect_server_is_a_component_with_the_jobs_defaults_and_can_
     assert "spark-connect" not in stack.components()
     assert stack.connect_connection() is None
     assert "spark-connect" not in stack.status()  # not started, not reported
+
+
+def test_a_failed_migration_stops_what_started_beside_it_so_the_next_start_is_fresh(home, monkeypatch):
+    """MLflow and the Spark Connect server start while Airflow's database is migrated; when the
+    migration fails they are stopped again, and no component is left for a later start to keep."""
+    import sys
+
+    started = []
+    monkeypatch.setattr(stack, "check_prerequisites", lambda: None)
+    monkeypatch.setattr(
+        stack,
+        "_commands",
+        lambda env: {n: [sys.executable, "-c", "import time; time.sleep(60)"] for n in stack.COMPONENTS},
+    )
+
+    def failing_migration(env):
+        started.extend(n for n in stack.components() if stack._pid(n) is not None)
+        raise stack.StackError("airflow db migrate failed")
+
+    monkeypatch.setattr(stack, "_migrate", failing_migration)
+    with pytest.raises(stack.StackError, match="migrate failed"):
+        stack.start()
+    assert sorted(started) == sorted(n for n in ("mlflow", "spark-connect") if n in stack.components())
+    assert all(stack._pid(name) is None for name in stack.COMPONENTS)
