@@ -80,7 +80,7 @@ class AirflowClient:
                 )
             if time.monotonic() > deadline:
                 raise AirflowError(f"DAGs not parsed after {timeout:.0f} s: missing {set(dag_ids) - known}")
-            time.sleep(2)
+            time.sleep(0.5)
 
     def unpause(self, dag_id: str) -> None:
         self.set_paused(dag_id, False)

@@ -59,8 +59,8 @@ def _login(stack, user: str):
     from mlcycle import stack as launcher
     from mlcycle.airflow_api import AirflowClient
 
-    # One look a second while waiting: a run that ends is seen at once, at a cost of one small read.
-    return AirflowClient(stack["MLCYCLE_AIRFLOW_URL"], user, launcher.passwords()[user], poll=1.0)
+    # Two looks a second while waiting: a run that ends is seen at once, at a cost of a small read.
+    return AirflowClient(stack["MLCYCLE_AIRFLOW_URL"], user, launcher.passwords()[user], poll=0.5)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def _wait_for_partition(stack, dataset: str, day: str, timeout: float = 600):
     while time.monotonic() < deadline:
         if path.is_dir() and any(path.glob("*.parquet")):
             return pd.read_parquet(path)
-        time.sleep(2)
+        time.sleep(0.5)
     raise AssertionError(f"no {dataset} for {day} after {timeout:.0f} s")
 
 
