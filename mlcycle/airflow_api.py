@@ -281,7 +281,10 @@ class AirflowClient:
     def wait_for_approval(
         self, dag_id: str, run_id: str, task_id: str, timeout: float = 900, poll: float = 2.0
     ) -> None:
-        """Wait until the approval task is parked for input (or finished before asking)."""
+        """Wait until the approval task is parked for input (or finished before asking). ``poll``
+        is how often it looks once the task is queued or running, about to ask; before that (the
+        tasks upstream still at work: a training, an evaluation), it looks at the client's pace,
+        not to keep the API server busy with questions while the engine works."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = self.task_state(dag_id, run_id, task_id)
@@ -294,7 +297,7 @@ class AirflowClient:
                 raise AirflowError(
                     f"{dag_id} {run_id}: {task_id} ended as {state} before asking for approval"
                 )
-            time.sleep(poll)
+            time.sleep(poll if state in ABOUT_TO_ASK else max(poll, self.poll))
         raise AirflowError(f"{dag_id} {run_id}: {task_id} not awaiting input after {timeout:.0f} s")
 
     def respond(
@@ -328,6 +331,10 @@ class AirflowClient:
                     raise
                 time.sleep(attempt)
         raise AssertionError("unreachable")
+
+
+# States of an approval task just before it parks for input: from here it asks within a second.
+ABOUT_TO_ASK = ("queued", "running")
 
 
 def _same_instant(a: str, b: str) -> bool:

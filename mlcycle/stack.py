@@ -159,6 +159,11 @@ def stack_env() -> dict[str, str]:
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", "30"
             ),
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
+            # The scheduler looks for work every 0.2 s when idle (1 s by default): a task follows
+            # the one before it sooner, at about 3 % of a core more while nothing runs.
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get(
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", "0.2"
+            ),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs" / "airflow"),
             "GX_ANALYTICS_ENABLED": "False",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",

@@ -170,7 +170,7 @@ def test_the_answer_is_taken_when_components_were_killed_while_it_waited(
 def test_no_answer_in_time_is_a_rejection(stack, admin, former_champion, paused):
     paused("flights_scoring", "flights_monitoring")
     before, target = champion_now(stack), former_champion
-    run_id = _ask(admin, target, approval_timeout_hours=10 / 3600)
+    run_id = _ask(admin, target, approval_timeout_hours=3 / 3600)
     assert admin.wait_for_run(ROLLBACK, run_id, timeout=600) == "success"
     states = {t: ti["state"] for t, ti in admin.task_instances(ROLLBACK, run_id).items()}
     assert (states["sign_off"], states["promote"], states["record_decision"]) == (

@@ -180,3 +180,18 @@ def test_someone_elses_answer_during_a_busy_error_is_reported(monkeypatch):
     with pytest.raises(AirflowError, match="Database error"):
         client.respond("d", "r", "sign_off", "Reject")
     assert [m for m, _, _ in sent] == ["PATCH", "GET"]
+
+
+def test_an_approval_is_looked_for_at_the_clients_pace_until_the_task_is_about_to_ask(monkeypatch):
+    """While the tasks before the sign-off work (a training), the API server is asked at the
+    client's pace; once the task is queued or running, at the pace the caller asked for."""
+    states = iter([None, "scheduled", "queued", "running", "awaiting_input"])
+    slept: list[float] = []
+    client = AirflowClient("http://af", "admin", "pw", poll=0.5)
+    monkeypatch.setattr(client, "task_state", lambda *a: next(states))
+    monkeypatch.setattr(client, "dag_run", lambda *a: {"state": "running"})
+    monkeypatch.setattr(airflow_api.time, "sleep", slept.append)
+
+    client.wait_for_approval("d", "r", "sign_off", poll=0.05)
+
+    assert slept == [0.5, 0.5, 0.05, 0.05]
