@@ -55,7 +55,7 @@ def test_a_registry_refusing_mid_registration_leaves_one_whole_version(
         while not (ti := admin.task_instances(TRAINING, run_id).get("register")) or ti["try_number"] < 2:
             assert time.monotonic() < deadline, "register never failed and retried"
             assert admin.dag_run(TRAINING, run_id)["state"] in ("queued", "running")
-            time.sleep(0.2)
+            time.sleep(admin.poll)
         log = admin.task_log(TRAINING, run_id, "register", try_number=1)
         assert "the registry refuses to move aliases" in log, log[-2000:]
         made = [v for v, tags in all_versions(stack).items() if tags.get("airflow.run_id") == run_id]

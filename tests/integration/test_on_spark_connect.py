@@ -25,13 +25,15 @@ REPO = Path(__file__).resolve().parents[2]
 DS = "2013-01-02"
 SESSIONS = "sessions of the job: "
 
-# ``main`` of a job as ``SparkJob`` runs it in a task, and then what the process used: the module
-# of each session the job asked for, and whether a JVM (py4j gateway) was ever started in it.
+# ``main`` of each job as ``SparkJob`` runs it in a task (one after the other in one process, as
+# long as each succeeds), and then what the process used: the module of each session the jobs
+# asked for, and whether a JVM (py4j gateway) was ever started in it.
 RUN_MAIN = f"""
-import json, sys
+import importlib, json, sys
 import pyspark
-from spark_jobs import common, {{job}}
+from spark_jobs import common
 
+jobs = [importlib.import_module("spark_jobs." + name) for name in {{jobs!r}}]
 made = []
 def recording(app_name):
     session = real(app_name)
@@ -39,20 +41,27 @@ def recording(app_name):
     return session
 
 real, common.get_spark = common.get_spark, recording
-if hasattr({{job}}, "get_spark"):  # a job that imported it by name
-    {{job}}.get_spark = recording
-code = {{job}}.main(sys.argv[1:])
+for job in jobs:
+    if hasattr(job, "get_spark"):  # a job that imported it by name
+        job.get_spark = recording
+code = 0
+for job in jobs:
+    code = job.main(sys.argv[1:])
+    if code:
+        break
 print({SESSIONS!r} + json.dumps({{{{"modules": made, "jvm": pyspark.SparkContext._gateway is not None}}}}))
 sys.exit(code)
 """
 
 
-def on_connect(url: str, job: str, ds: str | None, data_root: Path, *args: str, env=None):
-    """``main`` of an entry point with ``SPARK_REMOTE`` set, as ``SparkJob`` runs it in a task;
-    fails the test unless every session of the job was a Connect one and no JVM was started."""
+def on_connect(url: str, job: str, ds: str | None, data_root: Path, *args: str, then=(), env=None):
+    """``main`` of an entry point (and of the ones ``then`` names, with the same arguments, while
+    each succeeds) with ``SPARK_REMOTE`` set, as ``SparkJob`` runs it in a task; fails the test
+    unless every session of the jobs was a Connect one and no JVM was started."""
     day = ["--ds", ds] if ds else []
+    jobs = [job, *then]
     done = subprocess.run(
-        [sys.executable, "-c", RUN_MAIN.format(job=job), *day, "--data-root", str(data_root), *args],
+        [sys.executable, "-c", RUN_MAIN.format(jobs=jobs), *day, "--data-root", str(data_root), *args],
         cwd=REPO,
         env={**os.environ, **(env or {}), "SPARK_REMOTE": url},
         capture_output=True,
@@ -60,10 +69,10 @@ def on_connect(url: str, job: str, ds: str | None, data_root: Path, *args: str, 
         timeout=600,
     )
     reports = [line for line in done.stdout.splitlines() if line.startswith(SESSIONS)]
-    assert len(reports) == 1, f"{job} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    assert len(reports) == 1, f"{jobs} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     used = json.loads(reports[0].removeprefix(SESSIONS))
     assert used["modules"] and all(m.startswith("pyspark.sql.connect.") for m in used["modules"]), used
-    assert used["jvm"] is False, f"{job} started a JVM in its own process"
+    assert used["jvm"] is False, f"{jobs} started a JVM in its own process"
     return done
 
 
@@ -82,9 +91,9 @@ def roots(tmp_path_factory):
 @pytest.fixture(scope="module")
 def connect_day(connect_url, roots):
     """The day gated and built on the Connect server (the connect root's ds=DS partitions)."""
-    for job in ("validate_raw", "build_features"):
-        done = on_connect(connect_url, job, DS, roots["connect"])
-        assert done.returncode == 0, done.stderr[-5000:]
+    done = on_connect(connect_url, "validate_raw", DS, roots["connect"], then=["build_features"])
+    assert done.returncode == 0, done.stderr[-5000:]
+    assert "build_features ds=" in done.stderr + done.stdout, done.stderr[-3000:]
     return roots["connect"]
 
 
