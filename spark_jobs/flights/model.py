@@ -8,11 +8,8 @@ the model.
 from __future__ import annotations
 
 from spark_jobs.flights.project import CATEGORICAL, LABEL, NUMERIC
+from spark_jobs.pipelines import tabular_stages
 
-# A value no real reading takes (temperatures, wind, visibility, distances are all far above it):
-# trees split it apart from the rest, so a missing weather reading stays distinguishable instead
-# of being blended into the median.
-MISSING_NUMERIC = -999.0
 # Above the number of distinct destinations (about 105 in 2013): trees treat the indexed
 # categorical columns as categorical, which needs at least one bin per category.
 MAX_BINS = 160
@@ -31,25 +28,8 @@ def feature_columns() -> list[str]:
 
 def make_pipeline():
     from pyspark.ml import Pipeline
-    from pyspark.ml.feature import SQLTransformer, StringIndexer, VectorAssembler
     from pyspark.ml.regression import RandomForestRegressor
 
-    indexer = StringIndexer(
-        inputCols=list(MODEL_CATEGORICAL),
-        outputCols=[f"{c}_idx" for c in MODEL_CATEGORICAL],
-        handleInvalid="keep",  # a carrier or airport unseen in training gets its own bucket
-        stringOrderType="alphabetDesc",  # deterministic, independent of the window's counts
-    )
-    fill = SQLTransformer(
-        statement="SELECT *, "
-        + ", ".join(f"COALESCE(CAST({c} AS DOUBLE), {MISSING_NUMERIC}) AS {c}_num" for c in NUMERIC)
-        + " FROM __THIS__"
-    )
-    assembler = VectorAssembler(
-        inputCols=[f"{c}_idx" for c in MODEL_CATEGORICAL] + [f"{c}_num" for c in NUMERIC],
-        outputCol="features",
-        handleInvalid="error",
-    )
     regressor = RandomForestRegressor(
         featuresCol="features",
         labelCol=LABEL,
@@ -58,7 +38,7 @@ def make_pipeline():
         maxBins=MAX_BINS,
         seed=SEED,
     )
-    return Pipeline(stages=[indexer, fill, assembler, regressor])
+    return Pipeline(stages=[*tabular_stages(MODEL_CATEGORICAL, NUMERIC), regressor])
 
 
 # "full" is what a model is trained with. "smallest" is one small forest: the whole pipeline runs

@@ -168,3 +168,20 @@ def test_a_model_file_is_read_over_the_defaults(usecases):
     assert (model.retention_days, model.timeout_hours) == (90, 2.0)
     with pytest.raises(SpecError, match=r"evaluation.min_slice_rows: missing. Fix: set it in \[evaluation\]"):
         load_model(usecase, folder, {})
+
+
+def test_the_air_time_folder_builds_the_pipeline_the_training_fits(spark):
+    """Until the training reads the folders, both give one pipeline: same stages, same settings."""
+    from spark_jobs.flights import model as air_time_code
+
+    model = catalog().models["air_time"]
+    from_folder = pipeline_module(model).make_pipeline(model).getStages()
+    from_code = air_time_code.make_pipeline().getStages()
+    assert [type(s) for s in from_folder] == [type(s) for s in from_code]
+    for a, b in zip(from_folder, from_code, strict=True):
+        assert _settings(a) == _settings(b)
+
+
+def _settings(stage) -> dict:
+    """What a stage was given (not the defaults that carry its own uid)."""
+    return {p.name: stage.getOrDefault(p) for p in stage.params if stage.isSet(p)}

@@ -1,42 +1,30 @@
-"""The late-arrival classifier: the probability that a flight arrives more than 15 minutes late.
-
-The same preparation as the air time model (the use case's categorical and numeric columns, the
-missing readings kept apart), then a random forest classifier; ``probability`` holds the chance of
-each class, ``prediction`` the likelier one.
-"""
+"""The late-arrival classifier: the flights' features prepared inside the pipeline
+(``spark_jobs.pipelines``), then a random forest classifier; ``probability`` holds the chance of
+each class (late is class 1), ``prediction`` the likelier one."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from spark_jobs.pipelines import model_stages
 
+MAX_BINS = 160  # one bin per category at least (about 105 destinations in 2013)
 SEED = 2013
 GRIDS = ("full", "smallest")
-
-
-def _air_time_pipeline():
-    path = Path(__file__).parents[1] / "air_time" / "pipeline.py"
-    spec = importlib.util.spec_from_file_location("flights_air_time_pipeline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_pipeline(model):
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import RandomForestClassifier
 
-    shared = _air_time_pipeline()
     classifier = RandomForestClassifier(
         featuresCol="features",
         labelCol=model.label,
         predictionCol="prediction",
         probabilityCol="probability",
         numTrees=20,
-        maxBins=shared.MAX_BINS,
+        maxBins=MAX_BINS,
         seed=SEED,
     )
-    return Pipeline(stages=[*shared._prepare(model), classifier])
+    return Pipeline(stages=[*model_stages(model), classifier])
 
 
 def param_grid(pipeline_stages, size: str = "full"):
