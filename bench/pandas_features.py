@@ -54,6 +54,7 @@ def build_features(
             KEY: joined[KEY],
             "ds": joined["ds"],
             LABEL: joined["air_time"].where(joined["dep_time"].notna()),
+            "arr_delay": joined["arr_delay"].where(joined["dep_time"].notna()),
             "carrier": joined["carrier"],
             "origin": joined["origin"],
             "dest": joined["dest"],

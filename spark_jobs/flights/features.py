@@ -199,6 +199,7 @@ def build_features(
         KEY: F.col(KEY),
         "ds": F.col("ds"),
         LABEL: F.when(F.col("dep_time").isNotNull(), F.col("air_time").cast("double")),
+        "arr_delay": F.when(F.col("dep_time").isNotNull(), F.col("arr_delay").cast("double")),
         "carrier": F.col("carrier"),
         "origin": F.col("origin"),
         "dest": F.col("dest"),

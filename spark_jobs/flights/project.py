@@ -8,6 +8,9 @@ NAME = "flights"
 RAW_DATASETS = ("flights", "weather")
 KEY = "flight_id"
 LABEL = "air_time"
+# What is known only once a flight has flown (null for flights that did not): the labels of the
+# project's models are these or made from them (usecases/flights/usecase.toml).
+OUTCOMES = (LABEL, "arr_delay")
 CATEGORICAL = ("carrier", "origin", "dest", "engine")
 NUMERIC = (
     "distance",
@@ -44,6 +47,5 @@ DRIFT_NUMERIC = (
 DRIFT_CATEGORICAL = ("carrier", "origin", "dest")
 # Days of history behind the rolling statistics of a day (days strictly before it).
 HISTORY_DAYS = 28
-# Columns of features/ds=D besides the features: the key, the label (null for flights that did
-# not fly), the partition.
-FEATURE_TABLE_COLUMNS = (KEY, "ds", LABEL, *CATEGORICAL, *NUMERIC)
+# Columns of features/ds=D besides the features: the key, the partition, the outcomes.
+FEATURE_TABLE_COLUMNS = (KEY, "ds", *OUTCOMES, *CATEGORICAL, *NUMERIC)

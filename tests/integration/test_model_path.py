@@ -54,6 +54,7 @@ def feature_rows() -> list[tuple]:
                     f"{ds}-{i:04d}",
                     day,
                     air_time,
+                    None if cancelled else float((i * 7) % 60 - 10),  # arr_delay
                     rng.choice(CARRIERS),
                     rng.choice(ORIGINS),
                     dest,
@@ -78,12 +79,16 @@ def feature_rows() -> list[tuple]:
 
 
 FEATURE_SCHEMA = (
-    "flight_id string, ds date, air_time double, carrier string, origin string, dest string, "
+    "flight_id string, ds date, air_time double, arr_delay double, carrier string, origin string, dest string, "
     "engine string, distance double, sched_dep_hour double, month double, day_of_week double, "
     "days_to_holiday double, temp double, wind_speed double, precip double, visib double, "
     "route_air_time_mean double, route_flights double, carrier_route_air_time_mean double, "
     "plane_age double, seats double"
 )
+
+
+# Where each column of the feature table sits in a row of ``feature_rows()``.
+AT = {name: i for i, name in enumerate(FEATURE_TABLE_COLUMNS)}
 
 
 def write_verdicts(root: str, days: list[str], *, failed=(), missing=()) -> None:
@@ -387,7 +392,8 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert row.model_version == str(v1) and row.model_name == MODEL
     assert row.n_predictions == ROWS_PER_DAY and row.n_actuals == ROWS_PER_DAY - ROWS_PER_DAY // 50
     # the errors of the day, recomputed here from the predictions and the actual air times
-    actual = {r[0]: r[2] for r in feature_rows() if r[1].isoformat() == DAYS[-1] and r[2] is not None}
+    key, ds, label = (AT[c] for c in ("flight_id", "ds", "air_time"))
+    actual = {r[key]: r[label] for r in feature_rows() if r[ds].isoformat() == DAYS[-1] and r[label] is not None}
     errors = [p.prediction - actual[p.flight_id] for p in predictions.collect() if p.flight_id in actual]
     assert len(errors) == row.n_actuals
     assert row.mae == pytest.approx(sum(abs(e) for e in errors) / len(errors))
@@ -419,7 +425,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
         Path(client.download_artifacts(run_1, "drift_profile.json", str(tmp_path / "p1"))).read_text()
     )
     expected_shares = profile["categorical"]["carrier"]["shares"]
-    day_carriers = [r[3] for r in feature_rows() if r[1].isoformat() == DAYS[-1]]
+    day_carriers = [r[AT["carrier"]] for r in feature_rows() if r[AT["ds"]].isoformat() == DAYS[-1]]
     day_shares = {c: day_carriers.count(c) / len(day_carriers) for c in set(day_carriers)}
     assert set(day_shares) == set(expected_shares)  # every bin filled on both sides: no floor needed
     carrier_psi = sum((day_shares[c] - e) * math.log(day_shares[c] / e) for c, e in expected_shares.items())

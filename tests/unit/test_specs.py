@@ -28,6 +28,7 @@ def test_the_flights_use_case_and_its_two_models_load():
         project.KEY,
     )
     assert set(flights.datasets) == set(project.RAW_DATASETS)
+    assert flights.outcomes == project.OUTCOMES
     air_time, late = found.models["air_time"], found.models["late_arrival"]
     assert list(air_time.features) == air_time_code.feature_columns()
     assert (air_time.label, air_time.deciding, air_time.higher_is_better) == ("air_time", "mae", False)
