@@ -14,13 +14,15 @@ Plain data and the standard library only: the DAG files read this at parse time.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
 
-USECASES_ROOT = REPO_ROOT / "usecases"
+# Where the use case folders live: the repository's ``usecases/``, or MLCYCLE_USECASES.
+USECASES_ROOT = Path(os.environ.get("MLCYCLE_USECASES") or REPO_ROOT / "usecases")
 DEFAULTS_FILE = Path(__file__).with_name("model_defaults.toml")
 USECASE_FILE = "usecase.toml"
 MODEL_FILE = "model.toml"
@@ -508,3 +510,17 @@ def catalog(root: Path | str = USECASES_ROOT) -> Catalog:
                 found = [m for m in found if m not in same]
     out.models = {m.name: m for m in found}
     return out
+
+
+class RefusedFolders(Exception):
+    """Raised by the DAG file of refused folders, so that Airflow lists them as an import error."""
+
+
+def refuse_bad_folders(root: Path | str | None = None) -> None:
+    """Raise ``RefusedFolders`` naming every refused folder, its field and its fix (nothing when
+    every folder loads). The DAG file that calls this holds no DAG: the other models' DAGs load
+    from their own files whatever it says."""
+    errors = catalog(USECASES_ROOT if root is None else root).errors
+    if errors:
+        lines = "\n".join(f"- {e}" for e in errors)
+        raise RefusedFolders(f"{len(errors)} use case or model folder(s) refused; their DAGs are not built:\n{lines}")

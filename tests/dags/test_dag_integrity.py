@@ -142,3 +142,29 @@ def test_rollback_goes_through_the_same_sign_off_and_promotion(dagbag):
     assert sign_off.assigned_users
     assert dag.get_task("promote").pool == "model_promotion"
     assert {a.name for a in dag.get_task("promote").outlets} == {"flights_champion"}
+
+
+def test_a_refused_model_folder_is_an_import_error_naming_the_folder_the_field_and_the_fix(tmp_path):
+    """A model folder with an unknown feature column: Airflow shows it under DAG Import Errors."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlcycle import specs
+
+    root = tmp_path / "usecases"
+    shutil.copytree(REPO / "usecases" / "flights", root / "flights")
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    model = root / "flights" / "models" / "late_arrival" / "model.toml"
+    model.write_text(model.read_text().replace('"carrier", "origin"', '"carrier", "gate_number", "origin"', 1))
+
+    saved = specs.USECASES_ROOT
+    specs.USECASES_ROOT = root
+    try:
+        bag = DagBag(str(DAGS / "refused_folders.py"))
+    finally:
+        specs.USECASES_ROOT = saved
+    (error,) = bag.import_errors.values()
+    assert f"{model}: features: unknown feature column(s) ['gate_number']" in error
+    assert "Fix: use columns of the feature table" in error
+    assert bag.dag_ids == []
