@@ -7,7 +7,7 @@ beside the repository), MLflow on 127.0.0.1. A cluster deployment sets the same 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -30,18 +30,41 @@ class Settings:
     home: Path
     data_root: str
     tracking_uri: str
-    model_name: str
-    approvers: tuple[str, ...]
     airflow_url: str
     # Seconds before a failed task is tried again (its own retries: a registry away, a Spark
     # engine restarted). Shorter in the end-to-end tests, which meet these faults on purpose.
     retry_delay: timedelta = timedelta(seconds=30)
     # The tuning candidates a training run uses unless it says otherwise (its param ``grid``).
     training_grid: str = "full"
+    # The model (``mlcycle.specs.Model``) these settings are for; None outside a model's lifecycle.
+    model: object = None
 
     @property
     def archive_root(self) -> str:
         return f"{self.data_root}/archive"
+
+    def for_model(self, model) -> Settings:
+        """These settings for one model of the catalog."""
+        return replace(self, model=model)
+
+    def _model(self):
+        if self.model is None:
+            raise ValueError("these settings name no model: use settings().for_model(model)")
+        return self.model
+
+    @property
+    def model_name(self) -> str:
+        """The model's name in the registry (and its experiment's)."""
+        return self._model().registered_name
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return tuple(self._model().approvers)
+
+    @property
+    def model_root(self) -> str:
+        """Where the model's own records live: predictions, monitoring, drift, verdicts, charts."""
+        return model_root(self.data_root, self._model().name)
 
 
 def settings() -> Settings:
@@ -50,8 +73,6 @@ def settings() -> Settings:
         home=home,
         data_root=_env("MLCYCLE_DATA_ROOT", str(home / "data")),
         tracking_uri=_env("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
-        model_name=_env("MLCYCLE_MODEL_NAME", "flights_air_time"),
-        approvers=tuple(a.strip() for a in _env("MLCYCLE_APPROVERS", "approver").split(",") if a.strip()),
         airflow_url=_env("MLCYCLE_AIRFLOW_URL", "http://127.0.0.1:8080"),
         retry_delay=timedelta(seconds=float(_env("MLCYCLE_RETRY_DELAY_SECONDS", "30"))),
         training_grid=_env("MLCYCLE_TRAINING_GRID", "full"),
@@ -61,6 +82,12 @@ def settings() -> Settings:
 def partition_path(data_root: str, dataset: str, ds: str) -> str:
     """Where one day of a dataset lives, e.g. ``<root>/validated/flights/ds=2013-01-01``."""
     return f"{data_root}/{dataset}/ds={ds}"
+
+
+def model_root(data_root: str, model: str) -> str:
+    """The folder of one model's records under a data root, e.g. ``<root>/models/air_time``: its
+    ``predictions/ds=D``, ``monitoring/ds=D``, ``gates/predictions/ds=D.json``, ``reports/``."""
+    return f"{data_root}/models/{model}"
 
 
 def days_between(start: str, end: str) -> list[str]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 CHAMPION = "champion"
@@ -210,123 +208,8 @@ def _json_artifact(client, run_id: str, path: str) -> dict | None:
         return None
 
 
-def evidence(
-    tracking_uri: str,
-    model_name: str,
-    version: int,
-    *,
-    min_improvement: float,
-    carrier_tolerance: float = 5.0,
-    min_carrier_flights: int = 30,
-) -> dict:
-    """What an approver needs, from the challenger's training run.
-
-    ``delta`` is challenger MAE - champion MAE on the same validation days (negative: the
-    challenger is better). ``improvement`` is its opposite. ``auto_reject`` is true when a rule of
-    ``mlcycle.evaluation.Rules`` says so (``reasons`` says which): ``improvement < min_improvement``
-    (with ``min_improvement = -0.5`` a challenger up to half a minute worse still goes to a person,
-    with ``0`` any worse challenger is rejected, with a positive value a real gain is demanded), or
-    a carrier with at least ``min_carrier_flights`` validation flights worse by more than
-    ``carrier_tolerance`` minutes. Without a champion to compare with, nothing is rejected.
-    """
-    from mlcycle.evaluation import EVALUATION_ARTIFACT, PLOT_ARTIFACT, Rules, rejection_reasons
-
-    client = _client(tracking_uri)
-    mv = client.get_model_version(model_name, str(version))
-    run = client.get_run(mv.run_id)
-    metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
-    current_champion = _alias_version(client, model_name, CHAMPION)
-    compared = tags.get("champion.version")
-    champion_mae = metrics.get("champion_val_mae")
-    challenger_mae = metrics.get("val_mae")
-    delta = None if champion_mae is None or challenger_mae is None else challenger_mae - champion_mae
-    evaluation = _json_artifact(client, mv.run_id, EVALUATION_ARTIFACT)
-    quality = _json_artifact(client, mv.run_id, "data_quality.json")
-    rules = Rules(min_improvement, carrier_tolerance, min_carrier_flights)
-    reasons = rejection_reasons(evaluation if compared else None, delta, rules)
-    result = {
-        "model_name": model_name,
-        "version": int(version),
-        "run_id": mv.run_id,
-        "experiment_id": run.info.experiment_id,
-        "window": f"{params.get('window_start')}..{params.get('window_end')}",
-        "val_days": params.get("val_days"),
-        "val_rows": None if metrics.get("val_rows") is None else int(metrics["val_rows"]),  # a count
-        "challenger_val_mae": challenger_mae,
-        "challenger_val_rmse": metrics.get("val_rmse"),
-        "champion_version": int(compared) if compared else None,
-        "champion_val_mae": champion_mae,
-        "champion_val_rmse": metrics.get("champion_val_rmse"),
-        "current_champion_version": current_champion,
-        "champion_changed_since_training": (
-            current_champion is not None and str(current_champion) != (compared or "")
-        ),
-        "delta": delta,
-        "improvement": None if delta is None else -delta,
-        "min_improvement": min_improvement,
-        "carrier_tolerance": carrier_tolerance,
-        "min_carrier_flights": min_carrier_flights,
-        "per_carrier": (evaluation or {}).get("per_carrier", []),
-        "plot": PLOT_ARTIFACT if evaluation else None,
-        "data_quality": (quality or {}).get("totals"),
-        "code_version": tags.get("code.version"),
-        "reasons": reasons,
-        "auto_reject": bool(reasons),
-    }
-    result["markdown"] = _evidence_markdown(result, evaluation, rules)
-    return result
-
-
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _evidence_markdown(e: dict, evaluation: dict | None = None, rules=None) -> str:
-    from mlcycle.evaluation import Rules, carrier_table
-
-    champion = f"champion v{e['champion_version']}" if e["champion_version"] else "champion (none)"
-    lines = [
-        f"**{e['model_name']} v{e['version']}** trained on {e['window']}, validated on "
-        f"{e['val_days']} ({_fmt(e['val_rows'])} flights; both models scored on the same rows).",
-        "",
-        f"| metric | challenger v{e['version']} | {champion} | delta |",
-        "|---|---|---|---|",
-        f"| validation MAE | {_fmt(e['challenger_val_mae'])} | {_fmt(e['champion_val_mae'])} | "
-        f"{_fmt(e['delta'])} |",
-        f"| validation RMSE | {_fmt(e['challenger_val_rmse'])} | {_fmt(e['champion_val_rmse'])} | "
-        f"{_fmt(_diff(e['challenger_val_rmse'], e['champion_val_rmse']))} |",
-    ]
-    table = carrier_table(evaluation, rules or Rules(e["min_improvement"]))
-    if table:
-        lines.append(table)
-    quality = e.get("data_quality")
-    if quality:
-        lines += [
-            "",
-            f"**Data**: {quality.get('days')} days, {_fmt(quality.get('validated'))} flights validated, "
-            f"{_fmt(quality.get('quarantined'))} quarantined; every gate passed: "
-            f"{'yes' if quality.get('all_passed') else 'NO'}.",
-        ]
-    lines += [
-        "",
-        f"Minimum improvement required: {e['min_improvement']}; no carrier worse by more than "
-        f"{e.get('carrier_tolerance')} min. "
-        + (
-            "**Automatic rejection:** " + "; ".join(e.get("reasons") or [])
-            if e["auto_reject"]
-            else "Within the rules: a person decides."
-        ),
-    ]
-    if e["champion_changed_since_training"]:
-        lines.append(
-            f"\nNote: the champion is now v{e['current_champion_version']}, not the version this "
-            "challenger was compared with."
-        )
-    return "\n".join(lines)
-
-
-def _diff(a, b):
-    return None if a is None or b is None else a - b
 
 
 def _decision_tags(decision: str, decided_by: str, comment: str, decided_at: str, airflow_run_id: str):
@@ -503,7 +386,9 @@ def champion_history(tracking_uri: str, model_name: str) -> list[dict]:
     return sorted(history, key=lambda h: (h["promoted_at"] or "", h["version"]))
 
 
-def rollback_evidence(tracking_uri: str, model_name: str, version: int, reason: str | None = None) -> dict:
+def rollback_evidence(
+    tracking_uri: str, model_name: str, version: int, reason: str | None = None, metric: str = "mae"
+) -> dict:
     """What an approver needs to bring ``version`` back as champion; refuses a version that never
     served, that is archived, or that is the champion already."""
     client = _client(tracking_uri)
@@ -534,7 +419,8 @@ def rollback_evidence(tracking_uri: str, model_name: str, version: int, reason: 
         "| | target | current champion |",
         "|---|---|---|",
         f"| version | v{version} | {'v' + str(current) if current is not None else 'none'} |",
-        f"| validation MAE at training | {_fmt(metrics.get('val_mae'))} | {_fmt(current_metrics.get('val_mae'))} |",
+        f"| validation {metric} at training | {_fmt(metrics.get(f'val_{metric}'))} | "
+        f"{_fmt(current_metrics.get(f'val_{metric}'))} |",
         "",
         f"Reason given: {reason or '(none)'}",
     ]
@@ -544,109 +430,4 @@ def rollback_evidence(tracking_uri: str, model_name: str, version: int, reason: 
         "current_champion_version": current,
         "served": stints,
         "markdown": "\n".join(lines),
-    }
-
-
-def _parse_utc(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def archive_retired(
-    tracking_uri: str,
-    model_name: str,
-    archive_root: str,
-    retention_days: int,
-    as_of: str,
-    run_is_active=None,
-    log=print,
-) -> list[int]:
-    """Archive retired versions whose retirement is older than the retention period.
-
-    For each: the model artifacts and a ``model_card.json`` go to
-    ``{archive_root}/<NAME>/v<VERSION>/``, then the version is tagged ``archived`` and loses its
-    aliases. The champion is never archived, nor a version held (``hold``) by a DAG run that
-    ``run_is_active(dag_id, run_id)`` says is queued or running; a hold whose run has ended (or no
-    longer exists) is dropped. Without ``run_is_active`` every hold counts as active. Returns the versions archived by this call
-    (a re-run returns ``[]``).
-    """
-    import mlflow.artifacts
-
-    client = _client(tracking_uri)
-    cutoff = _parse_utc(as_of) - timedelta(days=retention_days)
-    champion_version = _alias_version(client, model_name, CHAMPION)
-    archived = []
-    for mv in _versions(client, model_name):
-        version = int(mv.version)
-        if mv.tags.get(STATUS) != "retired" or version == champion_version:
-            continue
-        retired_at = mv.tags.get(RETIRED_AT)
-        if retired_at is None or _parse_utc(retired_at) > cutoff:
-            continue
-        active = []
-        for key, dag_id, run_id in holders(mv.tags):
-            if run_is_active is None or run_is_active(dag_id, run_id):
-                active.append(f"{dag_id} {run_id}")
-            else:
-                client.delete_model_version_tag(model_name, str(version), key)
-        if active:
-            log(f"{model_name} v{version}: retired {retired_at}, kept: in use by " + ", ".join(active))
-            continue
-        target = Path(archive_root) / model_name / f"v{version}"
-        if target.exists():  # left by an attempt that failed before tagging: start over
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        # The version's own source (runs:/... or a storage URI), not models:/: resolving models:/
-        # would go through the process-wide registry URI instead of ``tracking_uri``.
-        downloaded = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=client.get_model_version_download_uri(model_name, str(version)),
-                dst_path=str(target),
-                tracking_uri=tracking_uri,
-            )
-        )
-        if downloaded != target / MODEL_ARTIFACT:
-            downloaded.rename(target / MODEL_ARTIFACT)
-        (target / "model_card.json").write_text(
-            json.dumps(_model_card(client, mv, archived_at=as_of), indent=2, sort_keys=True) + "\n"
-        )
-        _set_tags(client, model_name, version, {STATUS: "archived", ARCHIVED_AT: as_of})
-        # Aliases from the registered model: version search results leave ``aliases`` empty.
-        for alias, aliased in client.get_registered_model(model_name).aliases.items():
-            if int(aliased) == version:
-                client.delete_registered_model_alias(model_name, alias)
-        log(f"{model_name} v{version}: retired {retired_at}, archived to {target}")
-        archived.append(version)
-    return archived
-
-
-def _model_card(client, mv, *, archived_at: str) -> dict:
-    run = client.get_run(mv.run_id) if mv.run_id else None
-    params = dict(run.data.params) if run else {}
-    return {
-        "model_name": mv.name,
-        "version": int(mv.version),
-        "source": mv.source,
-        "run_id": mv.run_id,
-        "created_at_ms": mv.creation_timestamp,
-        "archived_at": archived_at,
-        "data_window": {
-            "start": params.get("window_start"),
-            "end": params.get("window_end"),
-            "validation_days": params.get("val_days"),
-        },
-        "approval": {
-            key: mv.tags.get(key)
-            for key in (DECISION, DECISION_BY, DECISION_AT, DECISION_COMMENT, DECISION_RUN_ID)
-        },
-        "served": _stints(mv.tags),
-        "metrics": dict(run.data.metrics) if run else {},
-        "params": params,
-        "tags": {
-            **{k: v for k, v in mv.tags.items() if not k.startswith(f"{IN_USE}.")},
-            STATUS: "archived",
-            ARCHIVED_AT: archived_at,
-        },
     }

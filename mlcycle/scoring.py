@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlcycle.config import partition_path
-from mlcycle.gates import read_result
+from mlcycle.config import Settings, model_root, partition_path
+from mlcycle.quality.gates import read_result
 
 
 def days_to_score(data_root: str, requested: list[str], triggering_events) -> list[str]:
@@ -45,11 +45,12 @@ def resolve_champion(tracking_uri: str, model_name: str, dag_id: str, airflow_ru
     return {"version": int(version), "uri": f"models:/{model_name}/{version}"}
 
 
-def recorded_version(data_root: str, ds: str) -> int | None:
+def recorded_version(records: str, ds: str) -> int | None:
     """The model version whose predictions of ``ds`` were written, from the day's predictions
-    verdict (None when the day was never scored, or its predictions were rejected)."""
+    verdict under the model's records (None when the day was never scored, or its predictions were
+    rejected)."""
     try:
-        verdict = read_result(data_root, "predictions", ds)
+        verdict = read_result(records, "predictions", ds)
     except (OSError, ValueError):
         return None
     if not verdict or verdict.get("success") is not True:
@@ -61,15 +62,13 @@ def recorded_version(data_root: str, ds: str) -> int | None:
     return int(tail) if uri.startswith("models:/") and tail.isdigit() else None
 
 
-def scoring_plan(
-    data_root: str, days: list[str], model_name: str, champion: dict, rescore: bool
-) -> list[dict]:
+def scoring_plan(records: str, days: list[str], model_name: str, champion: dict, rescore: bool) -> list[dict]:
     """The version each day is scored with: a day already scored keeps the version recorded for it
     (a re-run gives the same predictions), unless ``rescore`` asks for the current champion; a day
     never scored gets the champion resolved at the start of the run."""
     plan = []
     for ds in days:
-        recorded = None if rescore else recorded_version(data_root, ds)
+        recorded = None if rescore else recorded_version(records, ds)
         version = recorded if recorded is not None else int(champion["version"])
         plan.append(
             {
@@ -80,3 +79,34 @@ def scoring_plan(
             }
         )
     return plan
+
+
+def score_args(
+    cfg: Settings, days: list[str], champion: dict, rescore: bool, dag_id: str, airflow_run_id: str
+) -> list[list[str]]:
+    """The arguments of the score job for each day of the run; a version other than the champion
+    kept for a day is held for the run too (archival leaves it alone until the run ends)."""
+    from mlcycle.registry import hold
+
+    plan = scoring_plan(model_root(cfg.data_root, cfg.model.name), days, cfg.model_name, champion, rescore)
+    for version in sorted({p["version"] for p in plan} - {champion["version"]}):
+        hold(cfg.tracking_uri, cfg.model_name, version, dag_id, airflow_run_id)
+    for p in plan:
+        print(f"ds={p['ds']}: v{p['version']} ({p['reason']})")
+    return [
+        [
+            "--ds",
+            p["ds"],
+            "--data-root",
+            cfg.data_root,
+            "--model",
+            cfg.model.name,
+            "--model-uri",
+            p["uri"],
+            "--model-version",
+            str(p["version"]),
+            "--airflow-run-id",
+            airflow_run_id,
+        ]
+        for p in plan
+    ]

@@ -13,16 +13,22 @@ Plain data and the standard library only: the DAG files read this at parse time.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from mlcycle.config import REPO_ROOT
 
-# Where the use case folders live: the repository's ``usecases/``, or MLCYCLE_USECASES.
-USECASES_ROOT = Path(os.environ.get("MLCYCLE_USECASES") or REPO_ROOT / "usecases")
+
+def usecases_root() -> Path:
+    """Where the use case folders live: the repository's ``usecases/``, or MLCYCLE_USECASES."""
+    return Path(os.environ.get("MLCYCLE_USECASES") or REPO_ROOT / "usecases")
+
+
 DEFAULTS_FILE = Path(__file__).with_name("model_defaults.toml")
 USECASE_FILE = "usecase.toml"
 MODEL_FILE = "model.toml"
@@ -65,11 +71,27 @@ class UseCase:
     categorical: tuple[str, ...]
     numeric: tuple[str, ...]
     outcomes: tuple[str, ...]
+    code: str = ""
+    rows_dataset: str = ""
+    first_day: str = ""
+    last_day: str = ""
     description: str = ""
 
     @property
     def feature_columns(self) -> tuple[str, ...]:
         return (*self.categorical, *self.numeric)
+
+    @property
+    def raw_gates(self) -> tuple[str, ...]:
+        """The gates of the raw datasets, ``raw_<dataset>``, in the order of the folder."""
+        return tuple(f"raw_{name}" for name in self.datasets)
+
+    def code_module(self):
+        """The use case's Spark code (``code`` of its usecase.toml), imported on first use; never at
+        DAG parse time."""
+        import importlib
+
+        return importlib.import_module(self.code)
 
 
 @dataclass(frozen=True)
@@ -84,7 +106,7 @@ class Model:
     label_expression: str | None
     features: tuple[str, ...]
     pipeline: Path
-    predictions_suite: Path | None
+    predictions_suite: Path
     metrics: tuple[str, ...]
     deciding: str
     evaluation: dict
@@ -211,6 +233,31 @@ def load_usecase(folder: Path) -> UseCase:
     history = _required(
         spec, "history_days", path, int, "set history_days, the days behind rolling statistics"
     )
+    code = _required(
+        spec,
+        "code",
+        path,
+        str,
+        'name the package of the use case\'s Spark code, e.g. "spark_jobs.<use case>"',
+    )
+    if importlib.util.find_spec(code.split(".")[0]) is None:
+        raise SpecError(path, "code", f"no importable package {code!r}", "name an installed package")
+    rows_dataset = _required(
+        spec, "rows_dataset", path, str, "name the raw dataset one feature row is made from"
+    )
+    span = []
+    for key in ("first_day", "last_day"):
+        value = spec.get(key)
+        try:
+            span.append(date.fromisoformat(value).isoformat())
+        except (TypeError, ValueError):
+            raise SpecError(path, key, f"{value!r} is not a day", f'write {key} = "YYYY-MM-DD"') from None
+    if span[1] < span[0]:
+        raise SpecError(path, "last_day", f"{span[1]} is before first_day {span[0]}", "swap them")
+    if rows_dataset not in datasets:
+        raise SpecError(
+            path, "rows_dataset", f"{rows_dataset!r} is not a dataset", f"use one of {', '.join(datasets)}"
+        )
     if history < 1:
         raise SpecError(path, "history_days", f"{history} is not positive", "use 1 or more")
     return UseCase(
@@ -231,6 +278,10 @@ def load_usecase(folder: Path) -> UseCase:
         categorical=categorical,
         numeric=numeric,
         outcomes=outcomes,
+        code=code,
+        rows_dataset=rows_dataset,
+        first_day=span[0],
+        last_day=span[1],
         description=str(spec.get("description", "")),
     )
 
@@ -318,10 +369,10 @@ def load_model(usecase: UseCase, folder: Path, defaults: dict | None = None) -> 
         "pipeline",
         _required(spec, "pipeline", path, str, "point at the file with make_pipeline() and param_grid()"),
     )
-    suite = spec.get("predictions_suite")
-    predictions_suite = (
-        _suite(path, "predictions_suite", _file(folder, path, "predictions_suite", suite)) if suite else None
+    suite = _required(
+        spec, "predictions_suite", path, str, "point at the GX suite that gates each day's predictions"
     )
+    predictions_suite = _suite(path, "predictions_suite", _file(folder, path, "predictions_suite", suite))
 
     metrics_spec = _required(spec, "metrics", path, dict, "add [metrics] with logged and deciding")
     known = METRICS[task]
@@ -467,10 +518,11 @@ def pipeline_module(model: Model):
     return module
 
 
-def catalog(root: Path | str = USECASES_ROOT) -> Catalog:
+def catalog(root: Path | str | None = None) -> Catalog:
     """Every use case under ``root`` and every model inside them; a folder that is refused is in
     ``errors`` and the rest are kept. Two models with one name (or one registered name) are both
     refused: neither may take the other's DAGs, paths or versions."""
+    root = usecases_root() if root is None else root
     out = Catalog()
     defaults = _read_toml(DEFAULTS_FILE)
     found: list[Model] = []
@@ -512,6 +564,42 @@ def catalog(root: Path | str = USECASES_ROOT) -> Catalog:
     return out
 
 
+def find_model(name: str, root: Path | str | None = None) -> Model:
+    """The model ``name`` of the catalog; a refused or unknown one raises ``SpecError`` saying why."""
+    root = usecases_root() if root is None else root
+    found = catalog(root)
+    if name in found.models:
+        return found.models[name]
+    for error in found.errors:
+        if Path(error.path).parent.name == name:
+            raise error
+    known = ", ".join(sorted(found.models)) or "none"
+    raise SpecError(root, "model", f"no model named {name!r}", f"use one of: {known}")
+
+
+def find_usecase(name: str | None = None, root: Path | str | None = None) -> UseCase:
+    """The use case ``name`` of the catalog; without a name, the only one there is."""
+    root = usecases_root() if root is None else root
+    found = catalog(root)
+    if name is None:
+        if len(found.usecases) == 1:
+            return next(iter(found.usecases.values()))
+        raise SpecError(
+            root,
+            "usecase",
+            f"{len(found.usecases)} use cases",
+            f"name one of: {', '.join(sorted(found.usecases))}",
+        )
+    if name in found.usecases:
+        return found.usecases[name]
+    for error in found.errors:
+        if Path(error.path).parent.name == name:
+            raise error
+    raise SpecError(
+        root, "usecase", f"no use case named {name!r}", f"use one of: {', '.join(sorted(found.usecases))}"
+    )
+
+
 class RefusedFolders(Exception):
     """Raised by the DAG file of refused folders, so that Airflow lists them as an import error."""
 
@@ -520,7 +608,9 @@ def refuse_bad_folders(root: Path | str | None = None) -> None:
     """Raise ``RefusedFolders`` naming every refused folder, its field and its fix (nothing when
     every folder loads). The DAG file that calls this holds no DAG: the other models' DAGs load
     from their own files whatever it says."""
-    errors = catalog(USECASES_ROOT if root is None else root).errors
+    errors = catalog(root).errors
     if errors:
         lines = "\n".join(f"- {e}" for e in errors)
-        raise RefusedFolders(f"{len(errors)} use case or model folder(s) refused; their DAGs are not built:\n{lines}")
+        raise RefusedFolders(
+            f"{len(errors)} use case or model folder(s) refused; their DAGs are not built:\n{lines}"
+        )

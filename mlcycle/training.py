@@ -1,20 +1,17 @@
-"""The steps of the training DAG around the Spark job: check the inputs, weigh the evidence, act on
-the person's decision. Plain functions of explicit arguments, testable without Airflow (the
-training job imports this module too, so it imports nothing of Airflow)."""
+"""What a training may be trained on: every day of its window must have passed its gates and have
+its features (``check_training_inputs``), and the run keeps what it read
+(``data_quality_summary``). Plain functions of explicit arguments, testable without Airflow (the
+training job imports this module too, so it imports nothing of Airflow). Weighing the evidence and
+acting on the person's decision is ``mlcycle.signoff.promotion``."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
-from mlcycle.config import Settings, days_between, next_day, partition_path
-from mlcycle.gates import TASK_GATES, read_result, result_path
+from mlcycle.config import days_between, partition_path
+from mlcycle.quality.gates import read_result, result_path, task_gates
 
-# The verdicts every day of a training window must carry, in the order the data path writes them.
-TRAINING_GATES = (*TASK_GATES["validate_raw"], *TASK_GATES["build_features"])
-# The gate whose rows the model learns from: its counts are the run's data metrics.
-ROWS_GATE = "raw_flights"
 COUNTS = ("rows", "validated", "quarantined")
 SHOWN_RANGES = 10  # day ranges quoted per problem; the rest are counted
 
@@ -53,18 +50,34 @@ def _verdict(data_root: str, gate: str, ds: str) -> dict | None:
         return {"success": False, "unreadable": f"{type(exc).__name__}: {exc}"}
 
 
-def data_quality_summary(data_root: str, days: list[str]) -> dict:
+def training_gates(usecase=None) -> tuple[str, ...]:
+    """The verdicts every day of a training window must carry, in the order the data path writes
+    them: the raw gates of the use case (default: the only one of the catalog), then ``features``."""
+    return (*task_gates("validate_raw", usecase), *task_gates("build_features"))
+
+
+def rows_gate(usecase=None) -> str:
+    """The gate whose rows the model learns from (the use case's ``rows_dataset``): its counts are
+    the run's data metrics."""
+    from mlcycle.specs import find_usecase
+
+    return f"raw_{(usecase or find_usecase()).rows_dataset}"
+
+
+def data_quality_summary(data_root: str, days: list[str], usecase=None) -> dict:
     """The gate verdicts of ``days`` as one JSON-able record, the one a training run keeps.
 
-    ``days`` maps each day to its gates (``raw_flights``, ``raw_weather``, ``features``), each
-    ``{success, rows, validated, quarantined}`` (``missing: true`` when the gate never ran).
-    ``totals`` counts the days, says whether every gate of every day passed, and sums the rows of
-    ``raw_flights`` (the rows the model learns from); ``totals.by_gate`` sums every gate.
+    ``days`` maps each day to its gates (``training_gates``: for flights ``raw_flights``,
+    ``raw_weather``, ``features``), each ``{success, rows, validated, quarantined}``
+    (``missing: true`` when the gate never ran). ``totals`` counts the days, says whether every
+    gate of every day passed, and sums the rows of the ``rows_gate`` (the rows the model learns
+    from); ``totals.by_gate`` sums every gate.
     """
+    gates = training_gates(usecase)
     per_day: dict[str, dict[str, dict]] = {}
     for ds in days:
         per_day[ds] = {}
-        for gate in TRAINING_GATES:
+        for gate in gates:
             verdict = _verdict(data_root, gate, ds)
             entry = gate_entry(verdict)
             if verdict and "unreadable" in verdict:
@@ -72,17 +85,17 @@ def data_quality_summary(data_root: str, days: list[str]) -> dict:
             per_day[ds][gate] = entry
     by_gate = {
         gate: {key: sum(entries[gate][key] or 0 for entries in per_day.values()) for key in COUNTS}
-        for gate in TRAINING_GATES
+        for gate in gates
     }
     return {
         "window": {"start": days[0], "end": days[-1]} if days else None,
-        "gates": list(TRAINING_GATES),
+        "gates": list(gates),
         "days": per_day,
         "totals": {
             "days": len(days),
             "all_passed": bool(days)
             and all(entry["success"] for entries in per_day.values() for entry in entries.values()),
-            **by_gate[ROWS_GATE],
+            **by_gate[rows_gate(usecase)],
             "by_gate": by_gate,
         },
     }
@@ -135,23 +148,28 @@ def training_input_problems(data_root: str, summary: dict) -> tuple[list[str], l
     return lines, sorted(to_backfill - rejected), sorted(rejected)
 
 
-def check_training_inputs(data_root: str, start: str, end: str, holdout_days: int) -> list[str]:
-    """Every day of the window passed every gate of the data path (``TRAINING_GATES``) and has
+def check_training_inputs(data_root: str, start: str, end: str, holdout_days: int, usecase=None) -> list[str]:
+    """Every day of the window passed every gate of the data path (``training_gates``) and has
     its features partition; otherwise one error names every missing or failed day and gate."""
+    from mlcycle.specs import find_usecase
+
+    usecase = usecase or find_usecase()
     days = days_between(start, end)
     if len(days) <= holdout_days:
         raise TrainingInputError(
             f"window {start}..{end} has {len(days)} days: it needs more than holdout_days={holdout_days}"
         )
-    lines, to_backfill, rejected = training_input_problems(data_root, data_quality_summary(data_root, days))
+    summary = data_quality_summary(data_root, days, usecase)
+    lines, to_backfill, rejected = training_input_problems(data_root, summary)
+    data_dag = f"{usecase.name}_data"
     if lines:
         actions = []
         if to_backfill:
-            actions.append(f"Backfill flights_data over {_ranges(to_backfill)} first.")
+            actions.append(f"Backfill {data_dag} over {_ranges(to_backfill)} first.")
         if rejected:
             actions.append(
                 f"The data of {_ranges(rejected)} was rejected: read the verdicts and their Data Docs, "
-                "have the upstream drop fixed, then backfill flights_data over those days again."
+                f"have the upstream drop fixed, then backfill {data_dag} over those days again."
             )
         raise TrainingInputError(
             f"cannot train on {start}..{end}:\n"
@@ -159,128 +177,3 @@ def check_training_inputs(data_root: str, start: str, end: str, holdout_days: in
             + " ".join(actions)
         )
     return days
-
-
-def evaluate_challenger(
-    cfg: Settings,
-    version: int,
-    min_improvement: float,
-    airflow_run_id: str,
-    carrier_tolerance: float = 5.0,
-    min_carrier_flights: int = 30,
-) -> dict:
-    """The evidence for the sign-off; a clearly worse challenger is rejected by rule here."""
-    from mlcycle import registry
-
-    evidence = registry.evidence(
-        cfg.tracking_uri,
-        cfg.model_name,
-        version,
-        min_improvement=min_improvement,
-        carrier_tolerance=carrier_tolerance,
-        min_carrier_flights=min_carrier_flights,
-    )
-    evidence["markdown"] = evidence.get("markdown", "") + _links(cfg, version, evidence)
-    if evidence["auto_reject"]:
-        rules = sorted({reason.split(":", 1)[0] for reason in evidence["reasons"]})
-        registry.record_rejection(
-            cfg.tracking_uri,
-            cfg.model_name,
-            version,
-            decided_by="rule:" + ",".join(rules),
-            comment="; ".join(evidence["reasons"]),
-            airflow_run_id=airflow_run_id,
-            decided_at=_iso(None),
-        )
-    return evidence
-
-
-def _links(cfg: Settings, version: int, evidence: dict) -> str:
-    run_id = evidence.get("run_id") or evidence.get("challenger_run_id")
-    lines = ["", "", "**Links**", ""]
-    lines.append(f"- Model version: {_mlflow_ui(cfg)}/#/models/{cfg.model_name}/versions/{version}")
-    if run_id:
-        run = f"{_mlflow_ui(cfg)}/#/experiments/{evidence.get('experiment_id', '0')}/runs/{run_id}"
-        lines.append(f"- Training run: {run}")
-        lines.append(f"- Per-carrier comparison and data-quality record: {run}/artifacts")
-    if evidence.get("code_version"):
-        lines.append(f"- Code version: {evidence['code_version']}")
-    return "\n".join(lines)
-
-
-def _mlflow_ui(cfg: Settings) -> str:
-    return cfg.tracking_uri.rstrip("/")
-
-
-def _iso(value: Any) -> str:
-    """A decision's time as ISO-8601; a timeout carries none, so it is the time of recording."""
-    if value is None:
-        return datetime.now().astimezone().isoformat()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _decider(decision: dict) -> str:
-    user = decision.get("responded_by_user") or {}
-    if isinstance(user, dict) and (user.get("name") or user.get("id")):
-        return str(user.get("name") or user.get("id"))
-    return "timeout (default: Reject)"
-
-
-def _comment(decision: dict) -> str:
-    return str((decision.get("params_input") or {}).get("comment") or "")
-
-
-def _decision_args(decision: dict, airflow_run_id: str) -> dict:
-    """Who decided, when, why, in which run: what every decision writes on the version."""
-    return {
-        "decided_by": _decider(decision),
-        "comment": _comment(decision),
-        "airflow_run_id": airflow_run_id,
-        "decided_at": _iso(decision.get("responded_at")),
-    }
-
-
-def promote_on_approval(
-    cfg: Settings, version: int, decision: dict, airflow_run_id: str, train_end: str
-) -> str:
-    """Move ``champion`` to the approved version; return the first day it should score."""
-    from mlcycle import registry
-
-    chosen = (decision or {}).get("chosen_options") or []
-    if chosen != ["Approve"]:
-        raise ValueError(f"promotion needs an approval, got {chosen!r}")
-    registry.promote(
-        cfg.tracking_uri,
-        cfg.model_name,
-        version,
-        **_decision_args(decision, airflow_run_id),
-    )
-    return next_day(train_end)
-
-
-def record_decision(
-    cfg: Settings, version: int, decision: dict | None, auto_rejected: bool, airflow_run_id: str
-) -> str:
-    """Write a rejection (by a person or by timeout) on the version; check an approval landed."""
-    from mlcycle import registry
-
-    if not decision:
-        if auto_rejected:
-            return "rejected by rule"
-        raise RuntimeError(f"no sign-off decision was recorded for version {version}")
-    chosen = decision.get("chosen_options") or []
-    if chosen == ["Approve"]:
-        if not registry.promotion_landed(cfg.tracking_uri, cfg.model_name, version, airflow_run_id):
-            current = registry.champion(cfg.tracking_uri, cfg.model_name)
-            raise RuntimeError(f"approved version {version} was not promoted (champion is {current})")
-        current = registry.champion(cfg.tracking_uri, cfg.model_name)
-        return "approved" if current == version else f"approved; since replaced by v{current}"
-    registry.record_rejection(
-        cfg.tracking_uri,
-        cfg.model_name,
-        version,
-        **_decision_args(decision, airflow_run_id),
-    )
-    return "rejected"

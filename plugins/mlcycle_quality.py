@@ -1,13 +1,15 @@
 """The data-quality view, served by the Airflow api-server under ``/mlcycle``.
 
 ``GET /mlcycle/quality/{dag_id}/{run_id}/{task_id}[?ds=YYYY-MM-DD][&map_index=N]``
-    every gate of a gated task (``mlcycle.gates.TASK_GATES``) on the day(s) of that task
+    every gate of a gated task (``mlcycle.quality.gates.task_gates``) on the day(s) of that task
     instance: verdict, rows, failing rules, quarantine, message, Data Docs links.
 ``GET /mlcycle/data-docs/{path}``
     the GX Data Docs site under ``<data_root>/data_docs``, as static files.
-``GET /mlcycle/monitoring`` and ``/mlcycle/monitoring/chart.png``
-    the chart of daily and rolling MAE against the alert threshold that the monitoring DAG draws
-    (``mlcycle.monitoring.write_chart``).
+``GET /mlcycle/monitoring``
+    every model of the catalog, each linked to its chart; also in Airflow's own menu.
+``GET /mlcycle/monitoring/{model}`` and ``/mlcycle/monitoring/{model}/chart.png``
+    the chart of the model's daily and rolling metric against the alert threshold that its
+    monitoring DAG draws (``mlcycle.monitoring.live.write_chart``).
 
 Airflow mounts a plugin's FastAPI app as it is: none of its own authentication applies. Both
 routes therefore depend on Airflow's own dependencies from
@@ -26,16 +28,31 @@ from pathlib import Path
 from airflow.plugins_manager import AirflowPlugin
 
 from mlcycle.config import settings
-from mlcycle.gates import TASK_GATES
-from mlcycle.quality_view import (
+from mlcycle.quality.gates import GATED_TASKS, task_gates
+from mlcycle.ui.pages import (
     DOCS_DIR,
     MOUNT,
     load_verdicts,
+    model_of,
     render_chart_page,
     render_message,
+    render_models_page,
     render_page,
     resolve_days,
 )
+
+
+def _models() -> dict:
+    from mlcycle.specs import catalog
+
+    return catalog().models
+
+
+def _usecases() -> dict:
+    from mlcycle.specs import catalog
+
+    return catalog().usecases
+
 
 # Note: no ``from __future__ import annotations`` here: FastAPI reads the annotations of the
 # route functions, which are defined inside ``create_app`` with names imported there.
@@ -68,7 +85,7 @@ def run_facts(dag_id: str, run_id: str, task_id: str, map_index: int | None) -> 
 
 
 def create_app():
-    """The FastAPI app of the view (routes only; the HTML comes from ``mlcycle.quality_view``)."""
+    """The FastAPI app of the view (routes only; the HTML comes from ``mlcycle.ui.pages``)."""
     from airflow.api_fastapi.core_api.security import DagAccessEntity, get_user, requires_access_dag
     from fastapi import Depends, FastAPI, Request
     from fastapi.exception_handlers import http_exception_handler
@@ -103,8 +120,8 @@ def create_app():
         ds: str | None = None,
         map_index: int | None = None,
     ):
-        if task_id not in TASK_GATES:
-            gated = ", ".join(sorted(TASK_GATES))
+        if task_id not in GATED_TASKS:
+            gated = ", ".join(sorted(GATED_TASKS))
             text = f"The task {task_id} runs no data-quality gate (gated tasks: {gated})."
             return html(render_message("No data-quality gate", text), 404)
         if ds is not None:
@@ -118,7 +135,15 @@ def create_app():
                 text = f"The DAG {dag_id} has no run {run_id}."
                 return html(render_message("No such run", text), 404)
             days, days_from = resolve_days(**facts)
-        data_root = settings().data_root
+        data_root = records = settings().data_root
+        gates = task_gates(task_id, _usecases().get(dag_id.removesuffix("_data")))
+        if task_id == "score":  # a model's predictions gate keeps its verdicts with its records
+            from mlcycle.config import model_root
+
+            model = model_of(dag_id, _models().values())
+            if model is None:
+                return html(render_message("No such model", f"No model of the catalog owns {dag_id}."), 404)
+            records = model_root(data_root, model.name)
         root = request.scope.get("root_path", "")  # where this app is mounted, e.g. /mlcycle
         task_url = f"{root.removesuffix(MOUNT)}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
         if map_index is not None and map_index >= 0:
@@ -129,10 +154,12 @@ def create_app():
             task_id=task_id,
             days=days,
             days_from=days_from,
-            verdicts=load_verdicts(data_root, TASK_GATES[task_id], days),
-            data_root=data_root,
+            verdicts=load_verdicts(records, gates, days),
+            data_root=records,
             docs_base=f"{root}/data-docs",
             task_url=task_url,
+            docs_root=str(Path(data_root) / DOCS_DIR),
+            gates=gates,
         )
         return html(page)
 
@@ -155,32 +182,45 @@ def create_app():
         return FileResponse(target)
 
     @app.get("/monitoring", response_class=HTMLResponse, dependencies=[Depends(get_user)])
-    def monitoring(request: Request):
+    def monitoring_index(request: Request):
+        root = request.scope.get("root_path", "")
+        return html(render_models_page(list(_models().values()), f"{root}/monitoring"))
+
+    def chart_of(name: str):
+        from mlcycle.monitoring.live import chart_path
+
+        model = _models().get(name)
+        return (model, None) if model is None else (model, chart_path(settings().for_model(model)))
+
+    @app.get("/monitoring/{name}", response_class=HTMLResponse, dependencies=[Depends(get_user)])
+    def monitoring(request: Request, name: str):
         from datetime import UTC, datetime
 
-        from mlcycle.monitoring import CHART_FILE
+        from mlcycle.evaluation import label
 
-        cfg = settings()
-        chart = Path(cfg.data_root) / CHART_FILE
+        model, chart = chart_of(name)
+        if model is None:
+            known = ", ".join(sorted(_models())) or "none"
+            return html(render_message("No such model", f"No model named {name} (models: {known})."), 404)
         drawn = chart.stat().st_mtime if chart.is_file() else None
         drawn_at = (
             None if drawn is None else datetime.fromtimestamp(drawn, UTC).strftime("%Y-%m-%d %H:%M UTC")
         )
         root = request.scope.get("root_path", "")
         page = render_chart_page(
-            f"{root}/monitoring/chart.png?v={int(drawn or 0)}",  # a new drawing is not served from cache
+            f"{root}/monitoring/{name}/chart.png?v={int(drawn or 0)}",  # a new drawing is not served from cache
             drawn_at,
-            f"{cfg.tracking_uri.rstrip('/')}/#/experiments",
-            f"{cfg.model_name}-monitoring",
+            f"{settings().tracking_uri.rstrip('/')}/#/experiments",
+            f"{model.registered_name}-monitoring",
+            model=model.name,
+            metric=label(model.retraining["metric"]),
         )
         return html(page)
 
-    @app.get("/monitoring/chart.png", dependencies=[Depends(get_user)])
-    def monitoring_chart():
-        from mlcycle.monitoring import CHART_FILE
-
-        chart = Path(settings().data_root) / CHART_FILE
-        if not chart.is_file():
+    @app.get("/monitoring/{name}/chart.png", dependencies=[Depends(get_user)])
+    def monitoring_chart(name: str):
+        model, chart = chart_of(name)
+        if chart is None or not chart.is_file():
             return html(render_message("No chart yet", "The monitoring DAG has not drawn it yet."), 404)
         return FileResponse(chart, media_type="image/png", headers={"Cache-Control": "no-store"})
 
@@ -202,3 +242,20 @@ class QualityApp:
 class QualityPlugin(AirflowPlugin):
     name = "mlcycle_quality"
     fastapi_apps = [{"app": QualityApp(), "url_prefix": MOUNT, "name": "mlcycle data quality"}]
+    # Inside Airflow's own UI, behind its login: the monitoring of every model in the menu, and the
+    # data-quality page of a task instance as one of its tabs (a task that runs no gate says so).
+    external_views = [
+        {
+            "name": "Model monitoring",
+            "href": f"{MOUNT}/monitoring",
+            "destination": "nav",
+            "url_route": "model-monitoring",
+            "category": "browse",
+        },
+        {
+            "name": "Data quality",
+            "href": f"{MOUNT}/quality/{{DAG_ID}}/{{RUN_ID}}/{{TASK_ID}}?map_index={{MAP_INDEX}}",
+            "destination": "task_instance",
+            "url_route": "data-quality",
+        },
+    ]

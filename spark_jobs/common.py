@@ -16,7 +16,7 @@ from mlcycle.config import partition_path
 def get_spark(app_name: str):
     """The session of a job. Under spark-submit the master comes from the Airflow
     ``spark_default`` connection; with ``SPARK_REMOTE=sc://host:port`` set (the ``spark_connect``
-    connection, see ``mlcycle.orchestration``) the same code runs on a long-lived Spark Connect
+    connection, see ``mlcycle.orchestration.operators``) the same code runs on a long-lived Spark Connect
     server instead; run directly with python, pyspark falls back to local mode."""
     import os
 
@@ -41,6 +41,19 @@ def read_partitions(spark, data_root: str, dataset: str, days: Iterable[str]):
     base = dataset_path(data_root, dataset)
     paths = [partition_path(data_root, dataset, d) for d in days]
     return spark.read.option("basePath", base).parquet(*paths)
+
+
+def with_label(features, model):
+    """The feature rows with the model's label (``mlcycle.specs.Model``): an outcome column of the
+    table as it is, or the expression of its ``[label_from]`` (null while the outcome is unknown)."""
+    from pyspark.sql import functions as F
+
+    if model.label_expression is None:
+        return features
+    known = F.lit(True)
+    for column in model.label_columns:
+        known = known & F.col(column).isNotNull()
+    return features.withColumn(model.label, F.when(known, F.expr(model.label_expression)).cast("double"))
 
 
 def is_connect(spark) -> bool:
@@ -189,7 +202,7 @@ def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:
     stopped at the end unless the caller already had one running (tests run jobs in-process)."""
     from pyspark.sql import SparkSession
 
-    from mlcycle.gates import GATE_FAILED_EXIT, GateFailed
+    from mlcycle.quality.gates import GATE_FAILED_EXIT, GateFailed
 
     owned = SparkSession.getActiveSession() is None
     spark = get_spark(f"{job} ds={ds}")

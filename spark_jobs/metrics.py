@@ -17,6 +17,19 @@ from __future__ import annotations
 
 EPS = 1e-15
 DECILES = 10
+OVERALL = ""  # the ``slice`` (and ``value``) of the rows about all of them, in ``with_groups``
+
+
+def with_groups(frame, slices):
+    """The rows of ``frame`` once as a whole (``slice`` = ``value`` = "") and once per slicing
+    column, with ``slice`` naming the column and ``value`` its value (as a string): metrics by
+    ``["slice", "value"]`` then give the overall figure and every slice's in one pass."""
+    from pyspark.sql import functions as F
+
+    groups = [F.struct(F.lit(OVERALL).alias("slice"), F.lit(OVERALL).alias("value"))] + [
+        F.struct(F.lit(c).alias("slice"), F.col(c).cast("string").alias("value")) for c in slices
+    ]
+    return frame.withColumn("_g", F.explode(F.array(*groups))).select("*", "_g.slice", "_g.value").drop("_g")
 
 
 def with_probability(scored, probability: str = "probability"):
@@ -124,10 +137,11 @@ def calibration_table(scored, label: str, probability: str = "probability") -> l
     ]
 
 
-def metrics(task: str, scored, label: str, by=()) -> dict[tuple, dict]:
-    """The metrics of ``task`` (``regression`` or ``classification``, as a model spec names it)."""
+def metrics(task: str, scored, label: str, by=(), column: str | None = None) -> dict[tuple, dict]:
+    """The metrics of ``task`` (``regression`` or ``classification``, as a model spec names it);
+    ``column`` holds the estimate (default: ``prediction``, or ``probability`` of a classifier)."""
     if task == "regression":
-        return regression(scored, label, by)
+        return regression(scored, label, by, prediction=column or "prediction")
     if task == "classification":
-        return classification(scored, label, by)
+        return classification(scored, label, by, probability=column or "probability")
     raise ValueError(f"unknown task {task!r}: regression or classification")

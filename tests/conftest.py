@@ -31,3 +31,32 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def usecases_copy():
+    """``usecases_copy(where, registered, extra_models)`` (see ``_usecases_copy``)."""
+    return _usecases_copy
+
+
+def _usecases_copy(where, registered: dict[str, str] | None = None, extra_models=()):
+    """A copy of the repository's use case folders under ``where`` (the suites they point at
+    reached through a link to ``expectations/``), for ``MLCYCLE_USECASES``: models named in
+    ``registered`` register under the given names (tests sharing one MLflow server keep apart),
+    and each folder of ``extra_models`` becomes one more model of the flights use case."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    where = Path(where)
+    root = where / "usecases"
+    shutil.copytree(repo / "usecases", root)
+    (where / "expectations").symlink_to(repo / "expectations", target_is_directory=True)
+    for model, name in (registered or {}).items():
+        spec = root / "flights" / "models" / model / "model.toml"
+        text = re.sub(r'(?m)^registered_name = ".*"$', f'registered_name = "{name}"', spec.read_text())
+        spec.write_text(text)
+    for folder in extra_models:
+        shutil.copytree(folder, root / "flights" / "models" / Path(folder).name)
+    return root

@@ -1,5 +1,5 @@
 """Run by the one-shot service `airflow-init` of docker-compose.yaml after `airflow db migrate`,
-the same set-up the embedded stack does at each start (mlcycle/stack.py):
+the same set-up the embedded stack does at each start (mlcycle/devstack/stack.py):
 
 - the pool `model_promotion` with one slot, which serialises every move of `champion`;
 - the connection `spark_default`, kept in Airflow's database so that the Airflow UI (Admin ->

@@ -6,9 +6,11 @@ healthy, at every `docker compose up`, and can run any number of times:
 1. the pipeline account (MLFLOW_PIPELINE_USER, password MLFLOW_PIPELINE_PASSWORD) exists, is not
    an admin, and has the password of the environment (a password changed in .env is applied at
    the next start);
-2. the registered model (MLCYCLE_MODEL_NAME) and the pipeline's experiments (the model's name for
-   the training runs, `<name>-monitoring` for the monitoring runs) exist; the admin creates them
-   here, so that no other account can create them first and own them;
+2. the registered model of every model of the catalog (the `registered_name` of each
+   usecases/<use case>/models/<model>/model.toml, mounted read-only) and the pipeline's
+   experiments (the model's name for the training runs, `<name>-monitoring` for the monitoring
+   runs) exist; the admin creates them here, so that no other account can create them first and
+   own them;
 3. the pipeline account, and no other, is granted MANAGE on them.
 
 Every other account has the server's `default_permission`, READ (deploy/mlflow/basic_auth.ini):
@@ -27,11 +29,26 @@ from collections.abc import Mapping
 
 PERMISSION = "MANAGE"
 MIN_PASSWORD_LENGTH = 12  # what the MLflow auth store accepts
-DEFAULT_MODEL_NAME = "flights_air_time"
+
+
+def model_names(environ: Mapping[str, str]) -> list[str]:
+    """The registered names to set up: MLCYCLE_MODEL_NAMES (comma-separated) when set, else those of
+    the catalog (``mlcycle.specs``, reading MLCYCLE_USECASES)."""
+    listed = [n.strip() for n in (environ.get("MLCYCLE_MODEL_NAMES") or "").split(",") if n.strip()]
+    if listed:
+        return listed
+    from mlcycle.specs import catalog
+
+    found = catalog()
+    for error in found.errors:
+        print(f"refused model folder (no grants for it): {error}", file=sys.stderr)
+    if not found.models:
+        raise SystemExit("no model in the catalog: mount the use case folders (MLCYCLE_USECASES)")
+    return sorted(m.registered_name for m in found.models.values())
 
 
 def experiment_names(model_name: str) -> list[str]:
-    """The experiments the pipeline writes to (spark_jobs/train.py, mlcycle/monitoring.py)."""
+    """The experiments the pipeline writes to (spark_jobs/training.py, mlcycle/monitoring/live.py)."""
     return [model_name, f"{model_name}-monitoring"]
 
 
@@ -104,7 +121,7 @@ def setup(environ: Mapping[str, str], auth=None, tracking=None) -> list[tuple[st
     _required(environ, "MLFLOW_TRACKING_PASSWORD")
     username = _required(environ, "MLFLOW_PIPELINE_USER")
     password = _required(environ, "MLFLOW_PIPELINE_PASSWORD")
-    model_name = (environ.get("MLCYCLE_MODEL_NAME") or "").strip() or DEFAULT_MODEL_NAME
+    names = model_names(environ)
     if username == admin:
         raise SystemExit("MLFLOW_PIPELINE_USER must not be the MLflow admin account")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -120,10 +137,12 @@ def setup(environ: Mapping[str, str], auth=None, tracking=None) -> list[tuple[st
         tracking = MlflowClient(tracking_uri=tracking_uri)
 
     print(f"MLflow account {username}:", ensure_user(auth, username, password))
-    ensure_registered_model(tracking, model_name)
-    grants = [(username, "registered_model", model_name, PERMISSION)]
-    for name in experiment_names(model_name):
-        grants.append((username, "experiment", ensure_experiment(tracking, name), PERMISSION))
+    grants = []
+    for model_name in names:
+        ensure_registered_model(tracking, model_name)
+        grants.append((username, "registered_model", model_name, PERMISSION))
+        for name in experiment_names(model_name):
+            grants.append((username, "experiment", ensure_experiment(tracking, name), PERMISSION))
     for user, resource_type, resource_id, permission in grants:
         grant(auth, user, resource_type, resource_id, permission)
         print(f"{user}: {permission} on {resource_type} {resource_id}")

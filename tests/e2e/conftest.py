@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -17,17 +18,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# A model from a folder of the tests, added to the stack's catalog and nothing else.
+THIRD_MODEL = Path(__file__).parent / "models" / "arrival_delay"
+
+
 @pytest.fixture(scope="session")
-def stack_home(tmp_path_factory):
+def stack_home(tmp_path_factory, usecases_copy):
     home = tmp_path_factory.mktemp("stack")
     saved = dict(os.environ)
     os.environ.update(
         {
             "MLCYCLE_HOME": str(home),
+            # the repository's use cases and models, and the third model's folder beside them
+            "MLCYCLE_USECASES": str(usecases_copy(home / "catalog", extra_models=[THIRD_MODEL])),
             "MLCYCLE_AIRFLOW_PORT": str(_free_port()),
             "MLCYCLE_MLFLOW_PORT": str(_free_port()),
             "MLCYCLE_SPARK_CONNECT_PORT": str(_free_port()),
-            "MLCYCLE_APPROVERS": "approver,approver2",
             # The faults these tests cause on purpose are retried after 2 s instead of 30 s, and a
             # training is tuned on one small candidate unless a test asks for the full grid: the
             # tests are about the lifecycle around the model, not its quality.
@@ -46,7 +52,7 @@ def stack_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def stack(stack_home):
-    from mlcycle import stack as launcher
+    from mlcycle.devstack import stack as launcher
 
     launcher.start()
     try:
@@ -56,8 +62,8 @@ def stack(stack_home):
 
 
 def _login(stack, user: str):
-    from mlcycle import stack as launcher
-    from mlcycle.airflow_api import AirflowClient
+    from mlcycle.devstack import stack as launcher
+    from mlcycle.orchestration.client import AirflowClient
 
     # Two looks a second while waiting: a run that ends is seen at once, at a cost of a small read.
     return AirflowClient(stack["MLCYCLE_AIRFLOW_URL"], user, launcher.passwords()[user], poll=0.5)
@@ -113,13 +119,16 @@ def _a_failed_test_leaves_no_run_behind(request):
 
 @pytest.fixture(scope="session")
 def dags(admin):
-    """Every DAG parsed and unpaused."""
-    from mlcycle.cli import ALL_DAGS
+    """Every DAG parsed; the data DAG and air_time's unpaused (another model's are unpaused by the
+    test about it: their runs would share the two cores with every other test)."""
+    from mlcycle.devstack.cli import all_dags
 
-    admin.wait_for_dags(ALL_DAGS)
-    for dag_id in ALL_DAGS:
-        admin.unpause(dag_id)
-    return ALL_DAGS
+    everything = all_dags()
+    admin.wait_for_dags(everything)
+    for dag_id in everything:
+        if dag_id == "flights_data" or dag_id.startswith("air_time_"):
+            admin.unpause(dag_id)
+    return everything
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +136,7 @@ def data_days(stack, admin, dags) -> list[dict]:
     """The first days of 2013 landed, gated and built through Airflow's own backfill: its runs."""
     from stack_state import DAYS, FIRST_DAY
 
-    from mlcycle.cli import run_data_window
+    from mlcycle.devstack.cli import run_data_window
 
     return run_data_window(admin, FIRST_DAY, DAYS)
 

@@ -4,12 +4,12 @@ and the few things they do the way a person does them (train, answer a sign-off 
 from __future__ import annotations
 
 MODEL = "flights_air_time"
-TRAINING = "flights_training"
-ROLLBACK = "flights_rollback"
+TRAINING = "air_time_training"
+ROLLBACK = "air_time_rollback"
 FIRST_DAY, DAYS = "2013-01-01", 3
 WINDOW = {"train_start": "2013-01-01", "train_end": "2013-01-02", "holdout_days": 1}
 # Margins of 60 min let any challenger reach a person: the tests are about what happens around it.
-LET_THROUGH = {"min_improvement": -60.0, "carrier_tolerance": 60.0}
+LET_THROUGH = {"min_improvement": -60.0, "slice_tolerance": 60.0}
 # How often a test looks for a parked sign-off: it answers as soon as the UI would show it.
 AT_ONCE = 0.05
 

@@ -44,7 +44,7 @@ def _registry_db(stack_home) -> sqlite3.Connection:
 def test_a_registry_refusing_mid_registration_leaves_one_whole_version(
     stack, stack_home, admin, approver, data_days, paused
 ):
-    paused("flights_scoring", "flights_monitoring")
+    paused("air_time_scoring", "air_time_monitoring")
     champion_before = champion_now(stack)
     run_id = train(admin)
     with closing(_registry_db(stack_home)) as db:

@@ -24,7 +24,7 @@ SCORED_DAY = "2013-01-03"  # the day after the training window
 def _wait_for_partition(stack, dataset: str, day: str, timeout: float = 600):
     import pandas as pd
 
-    path = Path(stack["MLCYCLE_DATA_ROOT"]) / dataset / f"ds={day}"
+    path = Path(stack["MLCYCLE_DATA_ROOT"]) / "models" / "air_time" / dataset / f"ds={day}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.is_dir() and any(path.glob("*.parquet")):
@@ -58,7 +58,7 @@ def test_backfill_train_approve_score_then_a_second_champion(stack, admin, appro
     assert [u["id"] for u in detail["assigned_users"]] == ["approver", "approver2"]
 
     # The training ran on the stack's Spark Connect server, from the task's own process.
-    assert "Running spark_jobs.train " in admin.task_log(TRAINING, first, "train")
+    assert "Running spark_jobs.training " in admin.task_log(TRAINING, first, "train")
 
     # Approve at once: the challenger becomes champion.
     answer_at_once(approver, TRAINING, first, "Approve", comment="first model")
@@ -135,7 +135,8 @@ def test_a_bad_drop_is_held_in_airflow_and_a_fixed_one_goes_through(stack, admin
     import pandas as pd
     import requests
 
-    from mlcycle.landing import land_day, landing_path
+    from mlcycle.quality.landing import landing_path
+    from spark_jobs.flights.replay import land_day
 
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
     before = _validated(data_root)
@@ -196,14 +197,15 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
     import requests
 
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
-    admin.wait_until_idle(["flights_scoring", "flights_monitoring"])
-    rescore = admin.trigger("flights_scoring", conf={"days": [SCORED_DAY], "rescore": True})
-    assert admin.wait_for_run("flights_scoring", rescore, timeout=600) == "success"
-    predictions = pd.read_parquet(data_root / "predictions" / f"ds={SCORED_DAY}")
+    admin.wait_until_idle(["air_time_scoring", "air_time_monitoring"])
+    rescore = admin.trigger("air_time_scoring", conf={"days": [SCORED_DAY], "rescore": True})
+    assert admin.wait_for_run("air_time_scoring", rescore, timeout=600) == "success"
+    records = data_root / "models" / "air_time"
+    predictions = pd.read_parquet(records / "predictions" / f"ds={SCORED_DAY}")
     assert set(predictions["model_version"].astype(str)) == {str(champion)}
     assert set(predictions["airflow_run_id"]) == {rescore}
-    admin.wait_until_idle(["flights_scoring", "flights_monitoring"])  # monitoring follows on its own
-    monitored = pd.read_parquet(data_root / "monitoring" / f"ds={SCORED_DAY}")
+    admin.wait_until_idle(["air_time_scoring", "air_time_monitoring"])  # monitoring follows on its own
+    monitored = pd.read_parquet(records / "monitoring" / f"ds={SCORED_DAY}")
     assert list(monitored["model_version"].astype(str)) == [str(champion)]
 
     paused(TRAINING)
@@ -216,9 +218,9 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
         "retrain_window_days": 3,
         "retrain_holdout_days": 1,
     }
-    run_id = admin.trigger("flights_monitoring", conf=rule)
-    assert admin.wait_for_run("flights_monitoring", run_id, timeout=600) == "success"
-    states = {t: ti["state"] for t, ti in admin.task_instances("flights_monitoring", run_id).items()}
+    run_id = admin.trigger("air_time_monitoring", conf=rule)
+    assert admin.wait_for_run("air_time_monitoring", run_id, timeout=600) == "success"
+    states = {t: ti["state"] for t, ti in admin.task_instances("air_time_monitoring", run_id).items()}
     assert (states["check_retraining"], states["retrain"], states["record_retraining"]) == ("success",) * 3
     training_run = f"retrain__{run_id}"
     assert admin.dag_run(TRAINING, training_run)["conf"] == {
@@ -232,26 +234,35 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
 
     # The chart of the live error: drawn by the run, linked from its tasks, attached in MLflow.
     assert states["chart"] == "success"
-    link = admin.extra_links("flights_monitoring", run_id, "check_retraining")["MAE chart"]
+    link = admin.extra_links("air_time_monitoring", run_id, "check_retraining")["Monitoring chart"]
     page = requests.get(link, headers=admin._headers(), timeout=30)
-    assert page.status_code == 200 and "monitoring/chart.png" in page.text
+    assert page.status_code == 200 and "monitoring/air_time/chart.png" in page.text
     image = requests.get(link + "/chart.png", headers=admin._headers(), timeout=30)
     assert image.headers["content-type"] == "image/png"
-    assert image.content == (data_root / "reports" / "monitoring_mae.png").read_bytes()
+    assert image.content == (records / "reports" / "monitoring.png").read_bytes()
     assert requests.get(link + "/chart.png", timeout=30).status_code == 401  # login first
+    # ... and inside Airflow's own UI: the menu's Model monitoring, a task instance's Data quality tab
+    plugins = {p["name"]: p for p in admin.request("GET", "plugins", params={"limit": 100})["plugins"]}
+    views = {v["name"]: v for v in plugins["mlcycle_quality"]["external_views"]}
+    assert (views["Model monitoring"]["destination"], views["Data quality"]["destination"]) == (
+        "nav",
+        "task_instance",
+    )
+    index = requests.get(link.rsplit("/", 1)[0], headers=admin._headers(), timeout=30)
+    assert "/mlcycle/monitoring/air_time" in index.text and "/mlcycle/monitoring/late_arrival" in index.text
     client = _mlflow(stack)
     (monitoring_run,) = client.search_runs(
         [client.get_experiment_by_name(f"{MODEL}-monitoring").experiment_id],
         filter_string=f"tags.`monitoring.model_version` = '{champion}'",
     )
-    assert "monitoring_mae.png" in [a.path for a in client.list_artifacts(monitoring_run.info.run_id)]
+    assert "monitoring.png" in [a.path for a in client.list_artifacts(monitoring_run.info.run_id)]
 
     def check_again(reason: str) -> None:
-        again = admin.trigger("flights_monitoring", conf=rule)
-        assert admin.wait_for_run("flights_monitoring", again, timeout=600) == "success"
-        states = {t: ti["state"] for t, ti in admin.task_instances("flights_monitoring", again).items()}
+        again = admin.trigger("air_time_monitoring", conf=rule)
+        assert admin.wait_for_run("air_time_monitoring", again, timeout=600) == "success"
+        states = {t: ti["state"] for t, ti in admin.task_instances("air_time_monitoring", again).items()}
         assert (states["check_retraining"], states["retrain"]) == ("success", "skipped")
-        assert reason in admin.task_log("flights_monitoring", again, "check_retraining", 1)
+        assert reason in admin.task_log("air_time_monitoring", again, "check_retraining", 1)
 
     # While the retraining waits, a second check does not start another.
     assert admin.dag_run(TRAINING, training_run)["state"] == "queued"

@@ -21,8 +21,8 @@ from stack_state import champion as champion_now
 from stack_state import versions as all_versions
 
 from mlcycle.config import spark_conf
-from mlcycle.spark_cluster import StandaloneCluster
-from mlcycle.stack import CONNECT_SERVER
+from mlcycle.devstack.spark_cluster import StandaloneCluster
+from mlcycle.devstack.stack import CONNECT_SERVER
 
 pytestmark = pytest.mark.e2e
 
@@ -122,16 +122,16 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
 
     cluster = on_the_cluster
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
-    paused("flights_monitoring")  # not what this test is about
-    admin.wait_until_idle(["flights_scoring"])
+    paused("air_time_monitoring")  # not what this test is about
+    admin.wait_until_idle(["air_time_scoring"])
 
     # A training and a scoring at the same time, as the cluster would see them. The challenger is
     # one no rule can accept: the training job runs, then the rules reject it, before anyone is
     # asked.
     training = train(admin, min_improvement=60.0)
-    scoring = admin.trigger("flights_scoring", conf={"days": [DAY], "rescore": True})
-    assert admin.wait_for_run("flights_scoring", scoring, timeout=900) == "success"
-    predictions = pd.read_parquet(data_root / "predictions" / f"ds={DAY}")
+    scoring = admin.trigger("air_time_scoring", conf={"days": [DAY], "rescore": True})
+    assert admin.wait_for_run("air_time_scoring", scoring, timeout=900) == "success"
+    predictions = pd.read_parquet(data_root / "models" / "air_time" / "predictions" / f"ds={DAY}")
     assert set(predictions["airflow_run_id"]) == {scoring}
     assert set(predictions["model_version"].astype(str)) == {str(champion)}
     assert len(predictions) == len(pd.read_parquet(data_root / "features" / f"ds={DAY}")) > 500
@@ -158,7 +158,7 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     # The scoring and the training ran on the Connect server of the cluster, from their tasks'
     # processes; its application had an executor on each worker, and nothing else was submitted.
     port = connect_on_the_cluster
-    log = admin.task_log("flights_scoring", scoring, "score", map_index=0)  # mapped: one per day
+    log = admin.task_log("air_time_scoring", scoring, "score", map_index=0)  # mapped: one per day
     assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]
     log = admin.task_log(TRAINING, training, "train")
     assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]

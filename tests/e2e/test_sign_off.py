@@ -1,5 +1,5 @@
 """The sign-off as people use it, on the embedded stack, through Airflow's REST API and UI. Every
-case goes through ``flights_rollback``: the same sign-off task and the same promotion as a training
+case goes through ``air_time_rollback``: the same sign-off task and the same promotion as a training
 run, without training a model first.
 
 - an answer given the moment the task is parked is taken, ten times in a row, Approve and Reject;
@@ -21,7 +21,7 @@ from stack_state import AT_ONCE, MODEL, ROLLBACK, answer_at_once, former_champio
 from stack_state import champion as champion_now
 from stack_state import versions as all_versions
 
-from mlcycle.airflow_api import AirflowError
+from mlcycle.orchestration.client import AirflowError
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +78,7 @@ def _when(stamp: str) -> datetime:
 def test_an_answer_given_the_moment_it_is_asked_is_taken_ten_times(
     stack, stack_home, admin, approver, former_champion, paused
 ):
-    paused("flights_scoring", "flights_monitoring")
+    paused("air_time_scoring", "air_time_monitoring")
     runs = []
     for i in range(10):
         option = "Approve" if i % 2 == 0 else "Reject"
@@ -95,7 +95,7 @@ def test_an_answer_given_the_moment_it_is_asked_is_taken_ten_times(
     # The answers came while the scheduler had yet to read the end of the parked task's process,
     # the moment that failed such runs before: the stack's executor held the resumed task back.
     log = (Path(stack_home) / "logs" / "scheduler.log").read_text(errors="replace").splitlines()
-    holding = [line for line in log if "Holding TaskInstanceKey(dag_id='flights_rollback'" in line]
+    holding = [line for line in log if "Holding TaskInstanceKey(dag_id='air_time_rollback'" in line]
     held = [r for r in runs if any(f"task_id='sign_off', run_id='{r}'" in line for line in holding)]
     assert held, "no answer of the ten came before the scheduler had read the parked process's end"
 
@@ -103,7 +103,7 @@ def test_an_answer_given_the_moment_it_is_asked_is_taken_ten_times(
 def test_only_approvers_answer_and_two_at_once_get_one_decision(
     stack, admin, approver, approver2, analyst, former_champion, paused
 ):
-    paused("flights_scoring", "flights_monitoring")
+    paused("air_time_scoring", "air_time_monitoring")
     before, target = champion_now(stack), former_champion
     run_id = _ask(admin, target)
     detail = approver.request("GET", _hitl(run_id))
@@ -144,9 +144,9 @@ def test_only_approvers_answer_and_two_at_once_get_one_decision(
 def test_the_answer_is_taken_when_components_were_killed_while_it_waited(
     stack, admin, approver, former_champion, paused, killed
 ):
-    from mlcycle import stack as launcher
+    from mlcycle.devstack import stack as launcher
 
-    paused("flights_scoring", "flights_monitoring")
+    paused("air_time_scoring", "air_time_monitoring")
     before, target = champion_now(stack), former_champion
     run_id = _ask(admin, target)
     for name in killed:  # kill -9, supervisor included, as a crash or an OOM kill would
@@ -168,7 +168,7 @@ def test_the_answer_is_taken_when_components_were_killed_while_it_waited(
 
 
 def test_no_answer_in_time_is_a_rejection(stack, admin, former_champion, paused):
-    paused("flights_scoring", "flights_monitoring")
+    paused("air_time_scoring", "air_time_monitoring")
     before, target = champion_now(stack), former_champion
     run_id = _ask(admin, target, approval_timeout_hours=3 / 3600)
     assert admin.wait_for_run(ROLLBACK, run_id, timeout=600) == "success"
@@ -186,9 +186,9 @@ def test_no_answer_in_time_is_a_rejection(stack, admin, former_champion, paused)
 def test_a_person_answers_in_the_browser_as_soon_as_the_ui_shows_it(stack, admin, former_champion, paused):
     from ui_browser import answer_in_ui, browser_page, log_in
 
-    from mlcycle import stack as launcher
+    from mlcycle.devstack import stack as launcher
 
-    paused("flights_scoring", "flights_monitoring")
+    paused("air_time_scoring", "air_time_monitoring")
     before, target = champion_now(stack), former_champion
     url = stack["MLCYCLE_AIRFLOW_URL"]
     with browser_page() as page:

@@ -32,7 +32,7 @@ def _when(stamp: str) -> datetime:
 def test_two_promotions_at_once_one_champion_then_archival(
     stack, admin, approver, approver2, former_champion, paused
 ):
-    paused("flights_monitoring")  # scoring runs (it holds what it loads); monitoring is not needed
+    paused("air_time_monitoring")  # scoring runs (it holds what it loads); monitoring is not needed
     before = champion_now(stack)
     target = former_champion
     stints = [h for h in champion_history(stack["MLFLOW_TRACKING_URI"], MODEL) if h["version"] == target]
@@ -115,21 +115,21 @@ def test_two_promotions_at_once_one_champion_then_archival(
     deadline = time.monotonic() + 300
     while not [
         r
-        for r in admin.dag_runs("flights_scoring", order_by="-id", limit=5)
+        for r in admin.dag_runs("air_time_scoring", order_by="-id", limit=5)
         if r.get("queued_at") and _when(r["queued_at"]) >= promoted
     ]:
         assert time.monotonic() < deadline, "the new champion started no scoring run"
         time.sleep(1)
-    admin.wait_until_idle(["flights_scoring"])
+    admin.wait_until_idle(["air_time_scoring"])
     held = loser
     pending = admin.trigger(ROLLBACK, conf={"version": held, "reason": "hold it"})
     admin.wait_for_approval(ROLLBACK, pending, "sign_off", timeout=300)
     retired = sorted(v for v, t in all_versions(stack).items() if t.get("status") == "retired")
     assert held in retired and before in retired
 
-    archival = admin.trigger("flights_archival", conf={"retention_days": 0})
-    assert admin.wait_for_run("flights_archival", archival, timeout=300) == "success"
-    archived = xcom(admin, "flights_archival", archival, "archive_retired")
+    archival = admin.trigger("air_time_archival", conf={"retention_days": 0})
+    assert admin.wait_for_run("air_time_archival", archival, timeout=300) == "success"
+    archived = xcom(admin, "air_time_archival", archival, "archive_retired")
     assert sorted(archived) == [v for v in retired if v != held]
     archive_root = Path(stack["MLCYCLE_DATA_ROOT"]) / "archive" / MODEL
     for version in archived:
@@ -146,12 +146,12 @@ def test_two_promotions_at_once_one_champion_then_archival(
     assert champion_now(stack) == winner
     assert all_versions(stack)[held]["rollback.decision"] == "rejected"
 
-    again = admin.trigger("flights_archival", conf={"retention_days": 0})
-    assert admin.wait_for_run("flights_archival", again, timeout=300) == "success"
-    assert xcom(admin, "flights_archival", again, "archive_retired") == [held]
+    again = admin.trigger("air_time_archival", conf={"retention_days": 0})
+    assert admin.wait_for_run("air_time_archival", again, timeout=300) == "success"
+    assert xcom(admin, "air_time_archival", again, "archive_retired") == [held]
     final = all_versions(stack)
     assert final[held]["status"] == "archived" and not [k for k in final[held] if k.startswith("in_use.")]
     assert final[winner]["status"] == "champion" and champion_now(stack) == winner
-    once_more = admin.trigger("flights_archival", conf={"retention_days": 0})
-    assert admin.wait_for_run("flights_archival", once_more, timeout=300) == "success"
-    assert xcom(admin, "flights_archival", once_more, "archive_retired") == []
+    once_more = admin.trigger("air_time_archival", conf={"retention_days": 0})
+    assert admin.wait_for_run("air_time_archival", once_more, timeout=300) == "success"
+    assert xcom(admin, "air_time_archival", once_more, "archive_retired") == []

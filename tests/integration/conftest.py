@@ -86,7 +86,7 @@ def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
 @pytest.fixture(scope="module")
 def connect_url(tmp_path_factory):
     """The ``sc://`` address of a Spark Connect server started the way the stack starts it."""
-    from mlcycle.stack import CONNECT_SERVER
+    from mlcycle.devstack.stack import CONNECT_SERVER
 
     port = _free_port()
     log = tmp_path_factory.mktemp("connect") / "server.log"

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.gates import GATE_FAILED_EXIT
-from mlcycle.landing import land_day, load_reference
-from spark_jobs import build_features, validate_raw
+from mlcycle.quality.gates import GATE_FAILED_EXIT
+from spark_jobs import features as build_features
+from spark_jobs import quality as validate_raw
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
+from spark_jobs.flights.replay import land_day, load_reference
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,16 @@ import math
 import random
 import sys
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from mlcycle import registry
-from mlcycle.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
+from mlcycle import archival, registry
+from mlcycle.evaluation import Rules
+from mlcycle.evaluation import evidence as evidence_of
+from mlcycle.quality.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
 from spark_jobs.flights import project
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
 
@@ -31,7 +34,7 @@ MODEL = "flights_air_time_test"
 DAYS = [(date(2013, 1, 1) + timedelta(days=i)).isoformat() for i in range(4)]
 ROWS_PER_DAY = 300
 QUARANTINED_PER_DAY = 3  # raw flight rows a row rule set aside, as the raw gate records them
-DAG_ID = "flights_training"
+DAG_ID = "air_time_training"
 
 DESTS = {"LAX": 2475.0, "ATL": 762.0, "ORD": 719.0, "MIA": 1089.0, "BOS": 187.0, "DEN": 1620.0}
 CARRIERS = ["AA", "DL", "UA", "B6"]
@@ -156,7 +159,7 @@ def run_job(capsys, job: str, *args: str, expect: int = 0) -> str:
 def train(capsys, data_root: str, airflow_run_id: str, expect: int = 0, grid: str = "full") -> str:
     output = run_job(
         capsys,
-        "train.py",
+        "training.py",
         "--grid",
         grid,
         "--start",
@@ -167,8 +170,8 @@ def train(capsys, data_root: str, airflow_run_id: str, expect: int = 0, grid: st
         "1",
         "--data-root",
         data_root,
-        "--model-name",
-        MODEL,
+        "--model",
+        "air_time",
         "--airflow-run-id",
         airflow_run_id,
         expect=expect,
@@ -176,11 +179,18 @@ def train(capsys, data_root: str, airflow_run_id: str, expect: int = 0, grid: st
     return output if expect else output.strip().splitlines()[-1].removeprefix("mlflow_run_id=")
 
 
-def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, capsys):
+def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, capsys, usecases_copy):
     from mlflow import MlflowClient
+
+    from mlcycle.specs import find_model
 
     uri = mlflow_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # what each job's own MLflow client reads
+    # the air_time model of the repository, registered under a name of this test's own
+    monkeypatch.setenv("MLCYCLE_USECASES", str(usecases_copy(tmp_path / "catalog", {"air_time": MODEL})))
+    model = find_model("air_time")
+    rules = Rules.of(model)
+    records = f"{data_root}/models/air_time"
     client = MlflowClient(tracking_uri=uri)
 
     # 0. A window whose data did not pass is refused by the job itself, before any run exists.
@@ -229,10 +239,11 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
         Path(client.download_artifacts(run_1, "evaluation.json", str(tmp_path / "e1"))).read_text()
     )
     assert evaluation["champion_version"] is None and evaluation["val_days"] == [DAYS[-1]]
-    assert sum(row["flights"] for row in evaluation["per_carrier"]) == data.metrics["val_rows"]
-    assert all(row["champion_mae"] is None for row in evaluation["per_carrier"])
-    assert "evaluation/per_carrier_mae.png" in {a.path for a in client.list_artifacts(run_1, "evaluation")}
-    assert {f"val_mae.carrier.{row['carrier']}" for row in evaluation["per_carrier"]} <= set(data.metrics)
+    assert (evaluation["metric"], evaluation["slice"]) == ("mae", "carrier")
+    assert sum(row["rows"] for row in evaluation["per_slice"]) == data.metrics["val_rows"]
+    assert all(row["champion"] is None for row in evaluation["per_slice"])
+    assert "evaluation/per_slice.png" in {a.path for a in client.list_artifacts(run_1, "evaluation")}
+    assert {f"val_mae.carrier.{row['value']}" for row in evaluation["per_slice"]} <= set(data.metrics)
 
     # Same Airflow run again: the finished run is found, nothing is trained.
     assert train(capsys, data_root, "manual__2013-01-05") == run_1
@@ -247,7 +258,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert client.get_model_version_by_alias(MODEL, "challenger").version == str(v1)
     assert mv.tags["status"] == "challenger" and mv.tags["airflow.run_id"] == "manual__2013-01-05"
     assert mv.tags["airflow.dag_id"] == DAG_ID
-    first = registry.evidence(uri, MODEL, v1, min_improvement=0.0)
+    first = evidence_of(uri, MODEL, v1, rules=rules)
     assert first["champion_version"] is None and first["auto_reject"] is False
 
     registry.promote(
@@ -284,7 +295,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     v2 = registry.register_challenger(uri, MODEL, run_2, "scheduled__2013-01-06", DAG_ID)
     assert registry.register_challenger(uri, MODEL, run_2, "scheduled__2013-01-06", DAG_ID) == v2
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
-    ev = registry.evidence(uri, MODEL, v2, min_improvement=0.0)
+    ev = evidence_of(uri, MODEL, v2, rules=replace(rules, min_improvement=0.0), metrics=("mae", "rmse"))
     assert ev["champion_version"] == v1
     # Same window, same rows, same holdout day: v1 scored on run 2's validation rows gives the error
     # run 1 measured for it, which only holds if both runs validated on the same days.
@@ -296,18 +307,24 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert ev["delta"] == pytest.approx(run_2_mae - run_1_mae)
     assert ev["auto_reject"] == (ev["delta"] > 0)
     assert f"challenger v{v2}" in ev["markdown"] and f"champion v{v1}" in ev["markdown"]
-    assert registry.evidence(uri, MODEL, v2, min_improvement=1e9)["auto_reject"] is True
+    assert evidence_of(uri, MODEL, v2, rules=replace(rules, min_improvement=1e9))["auto_reject"] is True
     # per carrier, both models on the same rows; a carrier far worse is rejected by rule
-    assert ev["per_carrier"] and all(row["champion_mae"] is not None for row in ev["per_carrier"])
-    worst = max(row["delta_mae"] for row in ev["per_carrier"])
-    lenient = registry.evidence(
-        uri, MODEL, v2, min_improvement=-1e9, carrier_tolerance=worst + 1, min_carrier_flights=1
+    assert ev["per_slice"] and all(row["champion"] is not None for row in ev["per_slice"])
+    worst = max(row["delta"] for row in ev["per_slice"])
+    lenient = evidence_of(
+        uri,
+        MODEL,
+        v2,
+        rules=replace(rules, min_improvement=-1e9, slice_tolerance=worst + 1, min_slice_rows=1),
     )
     assert lenient["auto_reject"] is False and lenient["reasons"] == []
-    strict = registry.evidence(
-        uri, MODEL, v2, min_improvement=-1e9, carrier_tolerance=worst - 1e-6, min_carrier_flights=1
+    strict = evidence_of(
+        uri,
+        MODEL,
+        v2,
+        rules=replace(rules, min_improvement=-1e9, slice_tolerance=worst - 1e-6, min_slice_rows=1),
     )
-    assert strict["auto_reject"] is True and strict["reasons"][0].startswith("carrier_tolerance:")
+    assert strict["auto_reject"] is True and strict["reasons"][0].startswith("slice_tolerance: carrier")
     assert "Per carrier" in strict["markdown"] and "Automatic rejection" in strict["markdown"]
 
     # 4. Rejection: the champion stays, the challenger alias goes.
@@ -328,21 +345,22 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     # 5. Score a day with the champion and monitor it.
     run_job(
         capsys,
-        "score.py",
+        "scoring.py",
         "--ds",
         DAYS[-1],
         "--data-root",
         data_root,
+        "--model",
+        "air_time",
         "--model-uri",
         f"models:/{MODEL}/{v1}",
-        "--model-name",
-        MODEL,
         "--model-version",
         str(v1),
         "--airflow-run-id",
         "scheduled__2013-01-04",
     )
-    predictions = spark.read.parquet(f"{data_root}/predictions/ds={DAYS[-1]}")
+    predictions = spark.read.parquet(f"{records}/predictions/ds={DAYS[-1]}")
+    assert not Path(f"{data_root}/predictions").exists()  # the model's own records only
     assert set(predictions.columns) == {
         "flight_id",
         "carrier",
@@ -356,7 +374,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert predictions.count() == ROWS_PER_DAY
     assert {r.model_version for r in predictions.select("model_version").distinct().collect()} == {str(v1)}
     assert predictions.where("prediction IS NULL").count() == 0
-    gate = json.loads(Path(f"{data_root}/gates/predictions/ds={DAYS[-1]}.json").read_text())
+    gate = json.loads(Path(f"{records}/gates/predictions/ds={DAYS[-1]}.json").read_text())
     assert (gate["success"], gate["rows"], gate["flights"], gate["failed"]) == (
         True,
         ROWS_PER_DAY,
@@ -367,7 +385,7 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     def monitored() -> tuple[list, dict]:
         """The day's monitoring rows and the full metric history of each monitoring run."""
         rows = sorted(
-            (r.asDict() for r in spark.read.parquet(f"{data_root}/monitoring/ds={DAYS[-1]}").collect()),
+            (r.asDict() for r in spark.read.parquet(f"{records}/monitoring/ds={DAYS[-1]}").collect()),
             key=lambda r: r["model_version"],
         )
         runs = client.search_runs([client.get_experiment_by_name(f"{MODEL}-monitoring").experiment_id])
@@ -380,20 +398,22 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
         }
         return rows, histories
 
-    run_job(capsys, "monitor.py", "--ds", DAYS[-1], "--data-root", data_root)
+    run_job(capsys, "monitoring.py", "--ds", DAYS[-1], "--data-root", data_root, "--model", "air_time")
     first_rows, first_histories = monitored()
     # a re-run (backfill) of the same day gives the same partition and adds nothing to the history
-    run_job(capsys, "monitor.py", "--ds", DAYS[-1], "--data-root", data_root)
+    run_job(capsys, "monitoring.py", "--ds", DAYS[-1], "--data-root", data_root, "--model", "air_time")
     rows, histories = monitored()
     assert rows == first_rows
     assert histories == first_histories and all(len(h) == 1 for h in histories.values()), histories
     assert len(rows) == 1
-    row = spark.read.parquet(f"{data_root}/monitoring/ds={DAYS[-1]}").first()
+    row = spark.read.parquet(f"{records}/monitoring/ds={DAYS[-1]}").first()
     assert row.model_version == str(v1) and row.model_name == MODEL
     assert row.n_predictions == ROWS_PER_DAY and row.n_actuals == ROWS_PER_DAY - ROWS_PER_DAY // 50
     # the errors of the day, recomputed here from the predictions and the actual air times
     key, ds, label = (AT[c] for c in ("flight_id", "ds", "air_time"))
-    actual = {r[key]: r[label] for r in feature_rows() if r[ds].isoformat() == DAYS[-1] and r[label] is not None}
+    actual = {
+        r[key]: r[label] for r in feature_rows() if r[ds].isoformat() == DAYS[-1] and r[label] is not None
+    }
     errors = [p.prediction - actual[p.flight_id] for p in predictions.collect() if p.flight_id in actual]
     assert len(errors) == row.n_actuals
     assert row.mae == pytest.approx(sum(abs(e) for e in errors) / len(errors))
@@ -410,14 +430,16 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert mae_history[-1].value == pytest.approx(row.mae)
 
     # Per carrier: the carriers' flights add up to the day, each fully covered.
-    carriers = spark.read.parquet(f"{data_root}/monitoring_carrier/ds={DAYS[-1]}").collect()
+    slices = spark.read.parquet(f"{records}/monitoring_slices/ds={DAYS[-1]}")
+    assert {r.slice for r in slices.select("slice").distinct().collect()} == {"carrier", "origin", "dest"}
+    carriers = slices.where("slice = 'carrier'").collect()
     assert sum(c.n_flights for c in carriers) == ROWS_PER_DAY
     assert sum(c.n_actuals for c in carriers) == row.n_actuals
     assert all(c.coverage == 1.0 and c.model_version == str(v1) for c in carriers)
     weighted = sum(c.mae * c.n_actuals for c in carriers) / sum(c.n_actuals for c in carriers)
     assert weighted == pytest.approx(row.mae)
     # Drift of the day against v1's training rows: one PSI per watched feature, also in MLflow.
-    drift_rows = spark.read.parquet(f"{data_root}/drift/ds={DAYS[-1]}").collect()
+    drift_rows = spark.read.parquet(f"{records}/drift/ds={DAYS[-1]}").collect()
     assert {d.feature for d in drift_rows} == {*project.DRIFT_NUMERIC, *project.DRIFT_CATEGORICAL}
     assert all(d.model_version == str(v1) for d in drift_rows)
     # the carrier's PSI, recomputed here from v1's training profile and the day's carriers
@@ -435,15 +457,13 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert logged["psi_max"] == pytest.approx(max(d.psi for d in drift_rows))
     assert any(k.startswith("mae.carrier.") for k in logged)
     # The chart of the live error: a PNG under reports/ and an artifact of v1's monitoring run.
-    from dataclasses import replace
-
     from mlcycle.config import settings
-    from mlcycle.monitoring import CHART_ARTIFACT, write_chart
-    from mlcycle.retraining import RetrainRule
+    from mlcycle.monitoring.live import CHART_ARTIFACT, write_chart
+    from mlcycle.monitoring.retraining import RetrainRule
 
-    cfg = replace(settings(), data_root=str(data_root), tracking_uri=uri, model_name=MODEL)
-    chart = Path(write_chart(cfg, RetrainRule(), [DAYS[-1]]))
-    assert chart == Path(data_root) / "reports" / "monitoring_mae.png"
+    cfg = replace(settings(), data_root=str(data_root), tracking_uri=uri).for_model(model)
+    chart = Path(write_chart(cfg, RetrainRule.of(model), [DAYS[-1]]))
+    assert chart == Path(records) / "reports" / "monitoring.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(chart.parent.glob("tmp*"))
     artifacts = [a.path for a in client.list_artifacts(monitoring_runs[0].info.run_id)]
     assert CHART_ARTIFACT in artifacts
@@ -470,23 +490,23 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
 
     client.set_registered_model_alias(MODEL, "rollback-candidate", str(v1))  # an alias archival removes
     archive = tmp_path / "archive"
-    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-01-20T00:00:00+00:00") == []
+    assert archival.archive_retired(uri, MODEL, str(archive), 30, "2013-01-20T00:00:00+00:00") == []
     # A pending rollback to v1 holds it: archival leaves it alone while that run is active.
-    registry.hold(uri, MODEL, v1, "flights_rollback", "manual__2013-02-09T12:00:00+00:00")
+    registry.hold(uri, MODEL, v1, "air_time_rollback", "manual__2013-02-09T12:00:00+00:00")
     asked = []
 
     def active(dag_id, run_id):
         asked.append((dag_id, run_id))
         return True
 
-    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00", active) == []
-    assert asked == [("flights_rollback", "manual__2013-02-09T12:00:00+00:00")]
+    assert archival.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00", active) == []
+    assert asked == [("air_time_rollback", "manual__2013-02-09T12:00:00+00:00")]
     assert client.get_model_version(MODEL, str(v1)).tags["status"] == "retired"
     assert not (archive / MODEL / f"v{v1}").exists()
     # The run ended: the hold is dropped and v1 archived; a re-run archives nothing more.
     ended = lambda dag_id, run_id: False  # noqa: E731
-    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00", ended) == [v1]
-    assert registry.archive_retired(uri, MODEL, str(archive), 30, "2013-02-11T00:00:00+00:00", ended) == []
+    assert archival.archive_retired(uri, MODEL, str(archive), 30, "2013-02-10T00:00:00+00:00", ended) == [v1]
+    assert archival.archive_retired(uri, MODEL, str(archive), 30, "2013-02-11T00:00:00+00:00", ended) == []
     assert not registry.holders(client.get_model_version(MODEL, str(v1)).tags)
     mv1 = client.get_model_version(MODEL, str(v1))
     assert mv1.tags["status"] == "archived" and mv1.tags["archived_at"] == "2013-02-10T00:00:00+00:00"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.gates import GATE_FAILED_EXIT
-from mlcycle.landing import land_day, load_reference
-from spark_jobs import build_features, validate_raw
+from mlcycle.quality.gates import GATE_FAILED_EXIT
+from spark_jobs import features as build_features
+from spark_jobs import quality as validate_raw
+from spark_jobs.flights.replay import land_day, load_reference
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,9 @@ def on_connect(url: str, job: str, ds: str | None, data_root: Path, *args: str, 
         timeout=600,
     )
     reports = [line for line in done.stdout.splitlines() if line.startswith(SESSIONS)]
-    assert len(reports) == 1, f"{jobs} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    assert len(reports) == 1, (
+        f"{jobs} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    )
     used = json.loads(reports[0].removeprefix(SESSIONS))
     assert used["modules"] and all(m.startswith("pyspark.sql.connect.") for m in used["modules"]), used
     assert used["jvm"] is False, f"{jobs} started a JVM in its own process"
@@ -91,7 +94,7 @@ def roots(tmp_path_factory):
 @pytest.fixture(scope="module")
 def connect_day(connect_url, roots):
     """The day gated and built on the Connect server (the connect root's ds=DS partitions)."""
-    done = on_connect(connect_url, "validate_raw", DS, roots["connect"], then=["build_features"])
+    done = on_connect(connect_url, "quality", DS, roots["connect"], then=["features"])
     assert done.returncode == 0, done.stderr[-5000:]
     assert "build_features ds=" in done.stderr + done.stdout, done.stderr[-3000:]
     return roots["connect"]
@@ -137,7 +140,7 @@ def test_a_held_day_on_spark_connect_exits_as_held_and_writes_nothing(connect_ur
     before = {d: _files(p) for d, p in second.items()}
     assert all(before.values()), before  # the 2nd is there to be left alone
 
-    held = on_connect(connect_url, "validate_raw", wrong, root)
+    held = on_connect(connect_url, "quality", wrong, root)
 
     assert held.returncode == GATE_FAILED_EXIT, held.stderr[-5000:]
     assert f"rejected raw_flights ds={wrong}" in held.stderr
@@ -150,7 +153,7 @@ def test_a_held_day_on_spark_connect_exits_as_held_and_writes_nothing(connect_ur
 
 
 def test_a_model_trained_on_spark_connect_is_the_spark_flavour_a_jvm_session_loads(
-    connect_url, spark, mlflow_server, tmp_path
+    connect_url, spark, mlflow_server, tmp_path, usecases_copy
 ):
     import mlflow
     from mlflow import MlflowClient
@@ -167,15 +170,18 @@ def test_a_model_trained_on_spark_connect_is_the_spark_flavour_a_jvm_session_loa
     window = ["--start", DAYS[0], "--end", DAYS[-1], "--holdout-days", "1", "--grid", "smallest"]
     done = on_connect(
         connect_url,
-        "train",
+        "training",
         None,
         root,
         *window,
-        "--model-name",
-        "trained_on_connect",
+        "--model",
+        "air_time",
         "--airflow-run-id",
         "manual__on_connect",
-        env={"MLFLOW_TRACKING_URI": mlflow_server},
+        env={
+            "MLFLOW_TRACKING_URI": mlflow_server,
+            "MLCYCLE_USECASES": str(usecases_copy(tmp_path / "catalog", {"air_time": "trained_on_connect"})),
+        },
     )
     assert done.returncode == 0, done.stderr[-5000:]
     (run_id,) = [

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.gates import GATE_FAILED_EXIT, load_thresholds
-from mlcycle.landing import land_day, landing_path
-from spark_jobs import validate_raw
+from mlcycle.quality.gates import GATE_FAILED_EXIT, load_thresholds
+from mlcycle.quality.landing import landing_path
+from mlcycle.specs import find_usecase
+from spark_jobs import quality as validate_raw
+from spark_jobs.flights.replay import land_day
 
 pytestmark = pytest.mark.integration
 
@@ -421,7 +423,7 @@ def test_weather_glitch_is_quarantined_and_a_bad_weather_file_holds_the_day(root
 def test_weather_share_of_bad_rows_passes_just_under_its_threshold_and_holds_just_over(
     root, spark, good, capsys
 ):
-    share = load_thresholds(str(validate_raw.THRESHOLDS), "raw_weather")["max_quarantine_share"]
+    share = load_thresholds(str(find_usecase().thresholds), "raw_weather")["max_quarantine_share"]
     lines = pristine(root, "weather")
     header = lines[0].split(",")
     rows = len(lines) - 1

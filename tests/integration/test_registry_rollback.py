@@ -80,8 +80,8 @@ def test_an_approval_served_then_replaced_by_the_next_one_is_recorded_as_landed(
     """Two approvals promoted one after the other (the pool serializes them): when the first run
     records its decision, the champion is already the second version. Its promotion did land."""
     from mlcycle.config import Settings
-    from mlcycle.rollback import record
-    from mlcycle.training import record_decision
+    from mlcycle.signoff.promotion import record_decision
+    from mlcycle.signoff.rollback import record
 
     uri = mlflow_server
     model = f"{MODEL}_race"
@@ -100,8 +100,11 @@ def test_an_approval_served_then_replaced_by_the_next_one_is_recorded_as_landed(
             int(client.create_model_version(model, f"runs:/{run.info.run_id}/model", run.info.run_id).version)
         )
     v1, v2, v3 = made
-    cfg = Settings(
-        home=None, data_root="", tracking_uri=uri, model_name=model, approvers=("a",), airflow_url=""
+    from types import SimpleNamespace
+
+    # the settings of a model registered as ``model``, approved by "a"
+    cfg = Settings(home=None, data_root="", tracking_uri=uri, airflow_url="").for_model(
+        SimpleNamespace(name="rollback_test", registered_name=model, approvers=("a",), deciding="mae")
     )
     approve = {"chosen_options": ["Approve"], "responded_by_user": {"id": "a"}, "responded_at": "2013-04-01"}
 

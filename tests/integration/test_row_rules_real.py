@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.gates import (
+from mlcycle.quality.gates import (
     FAILURES,
     QUARANTINE,
     load_thresholds,
@@ -25,12 +25,15 @@ from mlcycle.gates import (
     run_suite,
     split_rows,
 )
-from mlcycle.landing import land_day, landing_path
+from mlcycle.quality.landing import landing_path
+from mlcycle.specs import find_usecase
 from spark_jobs.flights.features import read_raw
+from spark_jobs.flights.replay import land_day
 from spark_jobs.flights.schemas import RAW_SCHEMAS
-from spark_jobs.validate_raw import SUITES, THRESHOLDS
 
 pytestmark = pytest.mark.integration
+
+FLIGHTS = find_usecase("flights")
 
 # 2013-02-08: the blizzard, with many cancelled flights (no departure, often no plane named);
 # 2013-02-12: the day of the 1048 mph wind reading at EWR, a real row the weather suite sets aside.
@@ -181,7 +184,7 @@ def row_rule_suite(path: Path, into: Path) -> str:
 def test_compiled_row_rules_agree_with_gx_on_the_real_suite(spark, landed, tmp_path, dataset):
     from pyspark.sql import functions as F
 
-    suite = SUITES / f"raw_{dataset}.json"
+    suite = FLIGHTS.datasets[dataset].suite
     rules = row_rules(str(suite))
     labels = [rule_label(rule) for rule in rules]
     assert len(set(labels)) == len(labels)  # one count per rule below
@@ -202,7 +205,7 @@ def test_compiled_row_rules_agree_with_gx_on_the_real_suite(spark, landed, tmp_p
         "year": day.year,
         "month": day.month,
         "day": day.day,
-        **load_thresholds(str(THRESHOLDS), f"raw_{dataset}"),
+        **load_thresholds(str(FLIGHTS.thresholds), f"raw_{dataset}"),
     }
 
     frames = [read_raw(spark, landing_path(str(landed), dataset, ds), schema) for ds in REAL_DAYS]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlcycle import airflow_api
-from mlcycle.airflow_api import AirflowClient, AirflowError
+from mlcycle.orchestration import client as airflow_api
+from mlcycle.orchestration.client import AirflowClient, AirflowError
 
 
 class _Resp:
@@ -64,7 +64,7 @@ def test_other_errors_are_not_retried(monkeypatch):
 def test_the_embedded_airflow_waits_for_its_database_longer_than_sqlites_default():
     from importlib import import_module
 
-    from mlcycle import stack
+    from mlcycle.devstack import stack
 
     env = stack.stack_env()
     for key in (

@@ -371,7 +371,7 @@ def test_airflow_component_commands(services):
 def test_airflow_settings(services):
     for name in AIRFLOW_SERVICES:
         env = _env(services[name])
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "mlcycle.executor.LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "mlcycle.orchestration.executor.LocalExecutor"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
         assert "@postgres:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
@@ -398,8 +398,9 @@ def test_airflow_init_creates_the_promotion_pool_and_spark_default(services):
     assert setup.COMPOSE_MASTER == SPARK_MASTER_URL
     assert setup.EXTRA == {"deploy-mode": "client", "spark-binary": "spark-submit"}
     promotion_pools = set()
-    for dag in ("flights_training.py", "flights_rollback.py"):
-        promotion_pools |= set(re.findall(r'pool="(\w+)"', (ROOT / "dags" / dag).read_text()))
+    promotion_pools |= set(
+        re.findall(r'pool="(\w+)"', (ROOT / "mlcycle" / "orchestration" / "dag_factory.py").read_text())
+    )
     assert promotion_pools == {"model_promotion"}
     assert re.search(r'create_or_update_pool\("model_promotion", 1,', AIRFLOW_SETUP.read_text())
 
@@ -596,7 +597,7 @@ SCRIPT_ENV = {
     "MLFLOW_TRACKING_PASSWORD": "admin-password-123",
     "MLFLOW_PIPELINE_USER": "pipeline",
     "MLFLOW_PIPELINE_PASSWORD": "pipeline-password-1",
-    "MLCYCLE_MODEL_NAME": "flights_air_time",
+    "MLCYCLE_MODEL_NAMES": "flights_air_time",
 }
 
 
@@ -649,7 +650,7 @@ def test_grant_script_follows_the_model_name_and_replaces_a_weaker_grant(grant_p
     server.grants[("pipeline", "registered_model", "other_model")] = "MANAGE"
     server.create_experiment("taxi_fares")
     server.grants[("pipeline", "experiment", "1")] = "READ"
-    grant_pipeline.setup(SCRIPT_ENV | {"MLCYCLE_MODEL_NAME": "taxi_fares"}, auth=server, tracking=server)
+    grant_pipeline.setup(SCRIPT_ENV | {"MLCYCLE_MODEL_NAMES": "taxi_fares"}, auth=server, tracking=server)
     assert server.grants[("pipeline", "experiment", "1")] == "MANAGE"
     assert server.grants[("pipeline", "registered_model", "taxi_fares")] == "MANAGE"
     assert server.experiments["taxi_fares-monitoring"].experiment_id in {
@@ -682,7 +683,10 @@ def test_airflow_logs_in_to_mlflow_as_the_pipeline_account_only(services):
     # the script runs as the admin the server created
     assert init_env["MLFLOW_TRACKING_USERNAME"] == _env(services["mlflow"])["MLFLOW_AUTH_ADMIN_USERNAME"]
     assert _required_var(init_env["MLFLOW_TRACKING_PASSWORD"]) == "MLFLOW_ADMIN_PASSWORD"
-    assert init_env["MLCYCLE_MODEL_NAME"] == _env(services["airflow-scheduler"])["MLCYCLE_MODEL_NAME"]
+    # the registered names come from the model folders, mounted beside the suites they point at
+    assert init_env["MLCYCLE_USECASES"] == "/opt/mlcycle/usecases"
+    assert _mounts(init)["/opt/mlcycle/usecases"] == "./usecases"
+    assert _mounts(init)["/opt/mlcycle/expectations"] == "./expectations"
 
     for name in AIRFLOW_SERVICES:
         env = _env(services[name])
@@ -865,3 +869,17 @@ def test_docker_compose_refuses_to_run_without_the_secrets(tmp_path):
     result = _compose_config(env_file)
     assert result.returncode != 0, "compose accepted the file with no secret set"
     assert "see .env.example" in result.stderr, result.stderr
+
+
+def test_grant_script_sets_up_every_model_of_the_catalog(grant_pipeline):
+    server = FakeMlflow(admin="admin")
+    env = {k: v for k, v in SCRIPT_ENV.items() if k != "MLCYCLE_MODEL_NAMES"}
+    grant_pipeline.setup(env, auth=server, tracking=server)
+    assert server.models == {"flights_air_time", "flights_late_arrival"}
+    assert {i for (_, t, i) in server.grants if t == "registered_model"} == server.models
+    assert set(server.experiments) == {
+        "flights_air_time",
+        "flights_air_time-monitoring",
+        "flights_late_arrival",
+        "flights_late_arrival-monitoring",
+    }

@@ -13,8 +13,8 @@ from airflow.executors.local_executor import LocalExecutor as AirflowLocalExecut
 from airflow.models.taskinstancekey import TaskInstanceKey
 from airflow.utils.state import TaskInstanceState
 
-from mlcycle import executor as module
-from mlcycle.executor import LocalExecutor
+from mlcycle.orchestration import executor as module
+from mlcycle.orchestration.executor import LocalExecutor
 
 SIGN_OFF = TaskInstanceKey("flights_training", "sign_off", "manual__1", try_number=1, map_index=-1)
 OTHER = TaskInstanceKey("flights_data", "land", "scheduled__2", try_number=1, map_index=-1)

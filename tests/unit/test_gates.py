@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlcycle.config import REPO_ROOT
-from mlcycle.gates import GateFailed, GateResult, enforce, load_suite, run_suite, write_result
+from mlcycle.quality.gates import GateFailed, GateResult, enforce, load_suite, run_suite, write_result
 
 pytestmark = pytest.mark.spark
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.landing import land_day, landing_path, load_reference
+from mlcycle.quality.landing import landing_path
+from spark_jobs.flights.replay import land_day, load_reference
 
 FLIGHTS_HEADER = (
     "year,month,day,dep_time,sched_dep_time,dep_delay,arr_time,sched_arr_time,arr_delay,carrier,"

@@ -1,16 +1,29 @@
-"""The daily monitoring metrics of spark_jobs/monitor.py on a frame small enough to check by hand."""
+"""The daily monitoring metrics of spark_jobs/monitoring.py on frames small enough to check by hand,
+for the regression (air time) and the classifier (late arrival) of the flights use case."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pytest
 
-from spark_jobs.monitor import MONITORING_COLUMNS, daily_metrics
+from mlcycle.specs import catalog
+from spark_jobs.monitoring import day_metrics, monitoring_columns
 
 pytestmark = pytest.mark.spark
 
 DAY = date(2013, 7, 1)
+MODELS = catalog().models
+AIR_TIME, LATE = MODELS["air_time"], MODELS["late_arrival"]
+
+
+def daily_metrics(predictions, features, model=AIR_TIME):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        collect=lambda: [SimpleNamespace(ds=DAY, **r) for r in day_metrics(predictions, features, model)]
+    )
 
 
 def test_daily_metrics_per_model_version(spark):
@@ -33,7 +46,17 @@ def test_daily_metrics_per_model_version(spark):
     )
     rows = {r.model_version: r for r in daily_metrics(predictions, features).collect()}
     assert set(rows) == {"1", "2"}
-    assert tuple(daily_metrics(predictions, features).columns) == MONITORING_COLUMNS
+    assert monitoring_columns(AIR_TIME) == (
+        "ds",
+        "model_name",
+        "model_version",
+        "n_predictions",
+        "n_actuals",
+        "mae",
+        "rmse",
+        "bias",
+        "coverage",
+    )
 
     v1 = rows["1"]
     assert (v1.ds, v1.model_name, v1.n_predictions, v1.n_actuals) == (DAY, "m", 4, 3)
@@ -61,3 +84,31 @@ def test_daily_metrics_without_actuals_yet(spark):
     assert row.mae is None and row.rmse is None and row.bias is None
     # A prediction for a flight that is not in the day's features does not count as coverage.
     assert row.coverage == 1.0
+
+
+def test_the_classifier_is_judged_by_auc_log_loss_and_calibration_against_its_made_label(spark):
+    # The label is made from arr_delay (> 15 minutes late); f5 has not arrived yet.
+    features = spark.createDataFrame(
+        [("f1", DAY, 40.0), ("f2", DAY, -5.0), ("f3", DAY, 20.0), ("f4", DAY, 0.0), ("f5", DAY, None)],
+        "flight_id string, ds date, arr_delay double",
+    )
+    predictions = spark.createDataFrame(
+        [
+            ("f1", DAY, 0.9, "late", "1"),
+            ("f2", DAY, 0.2, "late", "1"),
+            ("f3", DAY, 0.3, "late", "1"),  # late, ranked below f2? no: above f2, below nobody late
+            ("f4", DAY, 0.4, "late", "1"),  # on time, ranked above the late f3
+            ("f5", DAY, 0.5, "late", "1"),
+        ],
+        "flight_id string, ds date, prediction double, model_name string, model_version string",
+    )
+    (row,) = day_metrics(predictions, features, LATE)
+    assert (row["n_predictions"], row["n_actuals"]) == (5, 4)
+    # pairs (late, on time): (f1,f2) (f1,f4) (f3,f2) won, (f3,f4) lost: 3 of 4
+    assert row["auc"] == pytest.approx(0.75)
+    expected = -(math.log(0.9) + math.log(0.8) + math.log(0.3) + math.log(0.6)) / 4
+    assert row["log_loss"] == pytest.approx(expected)
+    assert row["bias"] == pytest.approx((0.9 + 0.2 + 0.3 + 0.4) / 4 - 0.5)
+    assert row["calibration"] is not None and 0 <= row["calibration"] <= 1
+    assert row["coverage"] == 1.0
+    assert monitoring_columns(LATE)[5:8] == ("auc", "log_loss", "calibration")

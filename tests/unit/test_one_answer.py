@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from mlcycle.one_answer import OneAnswerAtATime, is_answer
+from mlcycle.signoff.one_answer import OneAnswerAtATime, is_answer
 
 PATH = "/api/v2/dags/flights_training/dagRuns/r/taskInstances/sign_off/-1/hitlDetails"
 

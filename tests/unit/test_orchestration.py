@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlcycle.config import days_between, next_day
-from mlcycle.orchestration import partitions_from_events, spark_conf
+from mlcycle.orchestration.operators import partitions_from_events, spark_conf
 from mlcycle.scoring import days_to_score, recorded_version, scoring_plan
 
 
@@ -94,7 +94,7 @@ def test_a_day_scored_before_keeps_its_version_unless_rescored(tmp_path):
 def test_a_connect_server_answers_only_where_something_listens():
     import socket
 
-    from mlcycle.orchestration import connect_answers
+    from mlcycle.orchestration.operators import connect_answers
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -107,7 +107,7 @@ def test_a_connect_server_answers_only_where_something_listens():
 def test_the_connect_server_runs_every_job_but_those_its_extra_submits(monkeypatch):
     import json
 
-    from mlcycle.orchestration import connect_url
+    from mlcycle.orchestration.operators import connect_url
 
     def connection(**extra) -> None:
         monkeypatch.setenv(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from mlcycle import preload, stack
 from mlcycle.config import REPO_ROOT
+from mlcycle.devstack import stack
+from mlcycle.orchestration import preload
 
 LOCAL_SETTINGS = REPO_ROOT / "deploy" / "airflow" / "config"
 

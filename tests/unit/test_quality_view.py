@@ -15,8 +15,8 @@ from urllib.parse import unquote
 import pytest
 
 from mlcycle.config import REPO_ROOT
-from mlcycle.gates import result_path
-from mlcycle.quality_view import (
+from mlcycle.quality.gates import result_path
+from mlcycle.ui.pages import (
     days_from_rendered_args,
     docs_href,
     load_verdicts,
@@ -229,7 +229,7 @@ def test_data_quality_link_only_on_gated_tasks(monkeypatch):
     monkeypatch.setenv("MLCYCLE_AIRFLOW_URL", "http://airflow.example:8080")
     links = load_plugin("mlcycle_links")
     names = [link.name for link in links.MLflowPlugin.global_operator_extra_links]
-    assert names == ["MLflow model", "Data quality", "MAE chart"]
+    assert names == ["MLflow model", "Data quality", "Monitoring chart"]
     link = links.DataQualityLink()
 
     def key(task_id, map_index=-1, dag_id="flights_data"):
@@ -238,13 +238,19 @@ def test_data_quality_link_only_on_gated_tasks(monkeypatch):
     assert link.get_link(None, ti_key=key("validate_raw")) == quality_url(
         "http://airflow.example:8080", "flights_data", RUN_ID, "validate_raw"
     )
-    assert link.get_link(None, ti_key=key("score", 1, "flights_scoring")).endswith("/score?map_index=1")
+    assert link.get_link(None, ti_key=key("score", 1, "air_time_scoring")).endswith("/score?map_index=1")
     assert link.get_link(None, ti_key=key("land")) == ""  # an empty link is not shown by the UI
     chart = links.MonitoringChartLink()
-    assert chart.get_link(None, ti_key=key("chart", dag_id="flights_monitoring")) == (
-        "http://airflow.example:8080/mlcycle/monitoring"
+    assert chart.get_link(None, ti_key=key("chart", dag_id="late_arrival_monitoring")) == (
+        "http://airflow.example:8080/mlcycle/monitoring/late_arrival"
     )
     assert chart.get_link(None, ti_key=key("validate_raw")) == ""
+    assert chart.get_link(None, ti_key=key("train", dag_id="air_time_training")) == ""
+    model = links.MLflowModelLink()
+    assert model.get_link(None, ti_key=key("train", dag_id="late_arrival_training")).endswith(
+        "/#/models/flights_late_arrival"
+    )
+    assert model.get_link(None, ti_key=key("land")) == ""  # the data DAG is no model's
 
 
 def test_plugins_import_cheaply():
@@ -376,17 +382,41 @@ def test_app_requires_a_valid_airflow_token(client, auth):
     assert client.get(path, headers={"Authorization": f"Bearer {auth('nobody', None)}"}).status_code == 403
 
 
-def test_app_monitoring_chart_page_and_image(client, data_root):
-    page = client.get("/mlcycle/monitoring")
+def test_app_monitoring_lists_every_model_and_shows_each_chart(client, data_root):
+    index = client.get("/mlcycle/monitoring")
+    assert index.status_code == 200
+    assert 'href="/mlcycle/monitoring/air_time"' in index.text
+    assert 'href="/mlcycle/monitoring/late_arrival"' in index.text and "monitored by auc" in index.text
+    page = client.get("/mlcycle/monitoring/air_time")
     assert page.status_code == 200 and "No chart yet" in page.text
-    assert client.get("/mlcycle/monitoring/chart.png").status_code == 404
-    chart = data_root / "reports" / "monitoring_mae.png"
-    chart.parent.mkdir()
+    assert client.get("/mlcycle/monitoring/air_time/chart.png").status_code == 404
+    assert client.get("/mlcycle/monitoring/no_such_model").status_code == 404
+    chart = data_root / "models" / "air_time" / "reports" / "monitoring.png"
+    chart.parent.mkdir(parents=True)
     chart.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
-    page = client.get("/mlcycle/monitoring")
-    assert 'src="/mlcycle/monitoring/chart.png?v=' in page.text and "flights_air_time-monitoring" in page.text
-    image = client.get("/mlcycle/monitoring/chart.png")
+    page = client.get("/mlcycle/monitoring/air_time")
+    assert 'src="/mlcycle/monitoring/air_time/chart.png?v=' in page.text
+    assert "flights_air_time-monitoring" in page.text and "rolling MAE" in page.text
+    image = client.get("/mlcycle/monitoring/air_time/chart.png")
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert image.content == chart.read_bytes()
+    # the other model's chart is its own: not drawn yet
+    assert client.get("/mlcycle/monitoring/late_arrival/chart.png").status_code == 404
     del client.headers["Authorization"]
-    assert client.get("/mlcycle/monitoring/chart.png").status_code == 401
+    assert client.get("/mlcycle/monitoring/air_time/chart.png").status_code == 401
+    assert client.get("/mlcycle/monitoring").status_code == 401
+
+
+def test_the_pages_sit_in_airflows_own_navigation():
+    """Browse -> Model monitoring in the menu, and a Data quality tab on a task instance, both
+    framed inside the Airflow UI (``url_route``) behind its login."""
+    plugin = load_plugin("mlcycle_quality").QualityPlugin
+    views = {v["name"]: v for v in plugin.external_views}
+    assert views["Model monitoring"]["destination"] == "nav"
+    assert (
+        views["Model monitoring"]["href"] == "/mlcycle/monitoring" and views["Model monitoring"]["url_route"]
+    )
+    assert views["Data quality"]["destination"] == "task_instance"
+    assert (
+        views["Data quality"]["href"] == "/mlcycle/quality/{DAG_ID}/{RUN_ID}/{TASK_ID}?map_index={MAP_INDEX}"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 
-from mlcycle.raw_files import header_problem, inspect_csv
+from mlcycle.quality.raw_files import header_problem, inspect_csv
 
 COLUMNS = ["year", "month", "day", "carrier"]
 GOOD = b"year,month,day,carrier\n2013,1,2,AA\n2013,1,2,B6\n"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlcycle.gates import (
+from mlcycle.quality.gates import (
     FAILURES,
     GateResult,
     held_day_message,
@@ -162,7 +162,7 @@ def test_a_held_day_fails_the_task_without_retries_and_other_failures_keep_them(
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    from mlcycle.orchestration import spark_job
+    from mlcycle.orchestration.operators import spark_job
 
     root = str(tmp_path)
     write_result(
@@ -170,7 +170,9 @@ def test_a_held_day_fails_the_task_without_retries_and_other_failures_keep_them(
         f"{root}/gates/raw_flights/ds=2013-01-05.json",
         message="Gate 'raw_flights' rejected raw_flights ds=2013-01-05: duplicates",
     )
-    task = spark_job("validate_raw", "validate_raw.py", ["--ds", "2013-01-05", "--data-root", root])
+    task = spark_job(
+        "validate_raw", "quality.py", ["--ds", "2013-01-05", "--data-root", root], name="flights"
+    )
 
     def exits(code):
         def execute(self, context):

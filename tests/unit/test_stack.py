@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from mlcycle import stack
+from mlcycle.devstack import stack
 
 
 @pytest.fixture
@@ -47,7 +47,9 @@ def test_every_component_shares_one_home_and_reaches_spark_through_the_connectio
     assert env["MLCYCLE_DATA_ROOT"] == str(home / "data")
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:15000"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "mlcycle.executor.LocalExecutor"  # see test_executor.py
+    assert (
+        env["AIRFLOW__CORE__EXECUTOR"] == "mlcycle.orchestration.executor.LocalExecutor"
+    )  # see test_executor.py
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///" + str(home))
     assert "AIRFLOW_CONN_SPARK_DEFAULT" not in env  # in the database, where the UI can change it
     spark = stack.spark_connection()
@@ -62,10 +64,9 @@ def test_status_of_a_stack_never_started(home):
 
 
 def test_passwords_are_made_once_kept_out_of_the_repository_and_env_wins(home, monkeypatch):
-    monkeypatch.setenv("MLCYCLE_APPROVERS", "approver,approver2")
     monkeypatch.delenv("MLCYCLE_PASSWORD_ADMIN", raising=False)
     first = stack.passwords()
-    assert set(first) == {"admin", "approver", "analyst", "approver2"}
+    assert set(first) == {"admin", "approver", "analyst", "approver2", "delays_approver"}
     assert all(len(pw) >= 12 and pw != user for user, pw in first.items())
     kept = home / "airflow" / "passwords.json"
     assert json.loads(kept.read_text()) == first
@@ -97,10 +98,12 @@ def test_the_default_home_and_its_passwords_are_ignored_by_git(monkeypatch):
     assert checked.returncode == 0, f"{relative} is not ignored by git"
 
 
-def test_only_the_approvers_and_an_analyst_besides_the_admin(home, monkeypatch):
-    monkeypatch.setenv("MLCYCLE_APPROVERS", "approver,approver2")
+def test_only_the_approvers_of_the_models_and_an_analyst_besides_the_admin(home, monkeypatch):
+    """air_time's approvers and late_arrival's own (usecases/flights/models/*/model.toml)."""
     users = stack.stack_env()["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(",")
-    assert sorted(users) == sorted(["admin:admin", "approver:op", "analyst:op", "approver2:op"])
+    assert sorted(users) == sorted(
+        ["admin:admin", "approver:op", "analyst:op", "approver2:op", "delays_approver:op"]
+    )
 
 
 def test_the_spark_connect_server_is_a_component_with_the_jobs_defaults_and_can_be_turned_off(

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlcycle import supervise
+from mlcycle.devstack import supervise
 
 
 def test_a_component_that_exits_is_started_again_then_given_up_on(tmp_path, monkeypatch, capsys):
@@ -52,7 +52,7 @@ def test_sigterm_stops_the_component_and_the_supervisor(tmp_path):
     # the child says it runs (its pid) once started, which is after the supervisor set its handlers
     child = f"import os, time; open({str(started)!r}, 'a').write(f'{{os.getpid()}}\\n'); time.sleep(60)"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlcycle.supervise", "sleeper", "--", sys.executable, "-c", child]
+        [sys.executable, "-m", "mlcycle.devstack.supervise", "sleeper", "--", sys.executable, "-c", child]
     )
     left_running = []
     try:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from mlcycle.config import days_between
-from mlcycle.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
+from mlcycle.quality.gates import GATE_FAILED_EXIT, GateResult, result_path, write_result
 from mlcycle.training import (
-    TRAINING_GATES,
     TrainingInputError,
     check_training_inputs,
     data_quality_summary,
+    training_gates,
 )
 
 WINDOW = days_between("2013-01-01", "2013-01-05")
@@ -61,7 +61,7 @@ def test_a_window_whose_gates_all_passed_is_trained_on(root):
 def test_summary_lists_every_day_and_gate_with_totals_of_the_flights(root):
     summary = data_quality_summary(str(root), WINDOW)
     json.dumps(summary)  # goes to MLflow as data_quality.json
-    assert summary["gates"] == list(TRAINING_GATES) == ["raw_flights", "raw_weather", "features"]
+    assert summary["gates"] == list(training_gates()) == ["raw_flights", "raw_weather", "features"]
     assert summary["window"] == {"start": "2013-01-01", "end": "2013-01-05"}
     assert list(summary["days"]) == WINDOW
     assert summary["days"]["2013-01-02"] == {
@@ -140,7 +140,7 @@ def test_an_unreadable_verdict_counts_as_not_passed(root):
 def test_verdicts_as_the_gates_write_them_with_only_the_rows_read(tmp_path):
     """``write_result`` of a passed gate that did not split its rows: all of them were kept."""
     for ds in WINDOW[:2]:
-        for gate in TRAINING_GATES:
+        for gate in training_gates():
             result = GateResult(success=True, suite=gate, name=gate, evaluated=3)
             write_result(result, result_path(str(tmp_path), gate, ds), ds=ds, rows=10)
         (tmp_path / "features" / f"ds={ds}").mkdir(parents=True)
@@ -169,7 +169,7 @@ def test_a_long_gap_is_named_by_its_ranges(tmp_path):
 
 
 def test_the_training_run_records_the_partitions_and_their_gates(root):
-    from spark_jobs.train import data_quality_record
+    from spark_jobs.training import data_quality_record
 
     params, tags, metrics = data_quality_record(data_quality_summary(str(root), WINDOW))
     assert params == {
@@ -185,7 +185,7 @@ def test_the_training_job_refuses_a_window_that_did_not_pass(root, capsys, monke
     """Submitted outside Airflow, the job stops before Spark and MLflow with the same message."""
     import mlflow
 
-    from spark_jobs import train
+    from spark_jobs import training as train
 
     def touched(what):
         def fail(*args, **kwargs):
@@ -199,7 +199,7 @@ def test_the_training_job_refuses_a_window_that_did_not_pass(root, capsys, monke
         monkeypatch.setattr(mlflow, name, touched(f"mlflow.{name}"))
     _verdict(root, "features", "2013-01-03", success=False, rows=98)
     args = ["--start", "2013-01-01", "--end", "2013-01-05", "--holdout-days", "1", "--data-root", str(root)]
-    code = train.main([*args, "--model-name", "m", "--airflow-run-id", "manual"])
+    code = train.main([*args, "--model", "air_time", "--airflow-run-id", "manual"])
     assert code == GATE_FAILED_EXIT == 3
     err = capsys.readouterr().err
     assert err.startswith("train refused: cannot train on 2013-01-01..2013-01-05:")

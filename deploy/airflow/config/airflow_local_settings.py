@@ -2,11 +2,11 @@
 
 In the scheduler, whose LocalExecutor forks every task process, it imports the heavy libraries the
 tasks use (MLflow, pandas, matplotlib) once, so each task starts with them loaded: see
-``mlcycle/preload.py``. Other processes are left as they are.
+``mlcycle/orchestration/preload.py``. Other processes are left as they are.
 """
 
 try:
-    from mlcycle.preload import preload, wanted
+    from mlcycle.orchestration.preload import preload, wanted
 except ImportError:  # the project's package is not importable here: nothing to preload
     pass
 else:

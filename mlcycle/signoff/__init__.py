@@ -1,0 +1,1 @@
+"""Sign-off and promotion: the human approval in Airflow, acting on the decision, rollback."""

@@ -1,0 +1,1 @@
+"""The pages the Airflow plugins serve (no Airflow, no Spark: plain HTML from the records)."""

@@ -1,0 +1,234 @@
+"""Compare one day of a model's predictions with what actually happened (Spark entry point).
+
+``--model`` names the model of the catalog. Writes, for the day, under ``models/<model>/``:
+- ``monitoring/ds=D``: one row per version of the model that scored the day: predictions, known
+  outcomes, the model's metrics (MAE and RMSE of a regression; AUC, log loss and calibration of a
+  classification), bias (mean estimate - mean outcome) and coverage;
+- ``monitoring_slices/ds=D``: the same per value of each of the model's slicing columns;
+- ``drift/ds=D``: the population stability index of each watched feature of the day against the
+  training rows of each version (``spark_jobs.drift``; versions trained before profiles were kept
+  have none).
+
+It appends the day's figures to one MLflow run per model version, ``monitoring-<NAME>-v<VERSION>``,
+at step = day of year: the MLflow UI then draws the metric of a version over the season, and a
+backfill of a day lands on the same step again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime
+
+from mlcycle.config import model_root
+from mlcycle.monitoring.live import monitoring_run_id
+from mlcycle.specs import find_model
+from spark_jobs import drift
+from spark_jobs.common import get_spark, overwrite_partitions, read_partitions, with_label
+from spark_jobs.metrics import OVERALL, with_groups
+from spark_jobs.metrics import metrics as task_metrics
+
+VERSION = ("model_name", "model_version")
+
+
+def monitoring_columns(model) -> tuple[str, ...]:
+    return ("ds", *VERSION, "n_predictions", "n_actuals", *model.metrics, "bias", "coverage")
+
+
+def slice_columns(model) -> tuple[str, ...]:
+    return (
+        "ds",
+        *VERSION,
+        "slice",
+        "value",
+        "n_flights",
+        "n_predictions",
+        "n_actuals",
+        *model.metrics,
+        "bias",
+        "coverage",
+    )
+
+
+def _frame(spark, rows: list[dict], columns: tuple[str, ...]):
+    from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType
+
+    kinds = {"ds": DateType(), "n_flights": LongType(), "n_predictions": LongType(), "n_actuals": LongType()}
+    text = {"model_name", "model_version", "slice", "value"}
+    schema = StructType(
+        [StructField(c, kinds.get(c, StringType() if c in text else DoubleType())) for c in columns]
+    )
+    return spark.createDataFrame([tuple(r.get(c) for c in columns) for r in rows], schema)
+
+
+def all_metrics(predictions, features, model, slices=()) -> tuple[list[dict], list[dict]]:
+    """(one dict per model version of the day's predictions, the same per value of each of the
+    ``slices`` columns): the counts, the model's metrics over the rows whose outcome is known (None
+    while none is), bias, and ``coverage``, the share of the day's flights (of the group) that
+    version scored. Computed in one pass over all the groups."""
+    from pyspark.sql import functions as F
+
+    key, label, slices = model.usecase.key, model.label, list(slices)
+    actuals = with_label(features, model)
+    flights = {
+        (r["slice"], r["value"]): int(r["n"])
+        for r in with_groups(actuals.select(key, *slices), slices)
+        .groupBy("slice", "value")
+        .agg(F.countDistinct(key).alias("n"))
+        .collect()
+    }
+    known = actuals.select(key, F.col(label).cast("double").alias(label), F.lit(True).alias("_known"))
+    joined = with_groups(predictions.select(key, *VERSION, "prediction", *slices), slices).join(
+        known, on=key, how="left"
+    )
+    group = [*VERSION, "slice", "value"]
+    counts = joined.groupBy(*group).agg(
+        F.count(F.lit(1)).alias("n_predictions"),
+        F.count(label).alias("n_actuals"),
+        F.avg(F.col("prediction") - F.col(label)).alias("bias"),
+        F.countDistinct(F.when(F.col("_known"), F.col(key))).alias("_scored"),
+    )
+    scores = task_metrics(model.task, joined, label, by=group, column="prediction")
+    overall, per_slice = [], []
+    for r in counts.collect():
+        got = scores.get(tuple(r[c] for c in group), {})
+        total = flights.get((r["slice"], r["value"]))
+        row = {
+            "model_name": r["model_name"],
+            "model_version": str(r["model_version"]),
+            "n_flights": total,
+            "n_predictions": int(r["n_predictions"]),
+            "n_actuals": int(r["n_actuals"]),
+            **{m: (None if got.get(m) is None else float(got[m])) for m in model.metrics},
+            "bias": None if r["bias"] is None else float(r["bias"]),
+            "coverage": r["_scored"] / total if total else None,
+        }
+        if r["slice"] == OVERALL:
+            overall.append(row)
+        else:
+            per_slice.append({**row, "slice": r["slice"], "value": r["value"]})
+    return overall, per_slice
+
+
+def day_metrics(predictions, features, model) -> list[dict]:
+    """One dict per model version of the day's predictions (``all_metrics`` without slices)."""
+    return all_metrics(predictions, features, model)[0]
+
+
+def training_profile(client, model_name: str, model_version: str) -> dict | None:
+    """The drift profile kept on a version's training run (None for a run that kept none)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run_id = client.get_model_version(model_name, str(model_version)).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            return json.loads(
+                Path(client.download_artifacts(run_id, drift.PROFILE_ARTIFACT, tmp)).read_text()
+            )
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
+def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=()) -> None:
+    import mlflow
+    from mlflow.entities import Metric
+
+    client = mlflow.MlflowClient()
+    day = date.fromisoformat(ds)
+    step = day.timetuple().tm_yday
+    # The metric's time is the monitored day, not the moment the job ran: a backfill is identical.
+    timestamp = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    for row in rows:
+        run_id = monitoring_run_id(client, row["model_name"], row["model_version"])
+        metrics = [
+            Metric(key=k, value=float(row[k]), timestamp=timestamp, step=step)
+            for k in (*model.metrics, "bias", "coverage")
+            if row.get(k) is not None
+        ]
+        metrics.append(Metric("n_actuals", float(row["n_actuals"]), timestamp, step))
+        version = (row["model_name"], row["model_version"])
+        deciding = model.deciding
+        metrics += [
+            Metric(f"{deciding}.{c['slice']}.{c['value']}", float(c[deciding]), timestamp, step)
+            for c in slices
+            if (c["model_name"], c["model_version"]) == version and c.get(deciding) is not None and c["value"]
+        ]
+        psis = {d["feature"]: d["psi"] for d in drifts if (d["model_name"], d["model_version"]) == version}
+        metrics += [Metric(f"psi.{f}", float(v), timestamp, step) for f, v in psis.items()]
+        if psis:
+            metrics.append(Metric("psi_max", float(max(psis.values())), timestamp, step))
+        client.log_batch(run_id, metrics=metrics)
+        print(f"logged ds={ds} step={step} to run {run_id}: {[(m.key, m.value) for m in metrics]}")
+
+
+def monitor(args) -> list[dict]:
+    model = find_model(args.model)
+    records = model_root(args.data_root, model.name)
+    spark = get_spark(f"monitor-{model.name}-{args.ds}")
+    predictions = read_partitions(spark, records, "predictions", [args.ds])
+    features = read_partitions(spark, args.data_root, "features", [args.ds])
+    day = date.fromisoformat(args.ds)
+    overall, per_slice = all_metrics(predictions, features, model, model.monitoring["slices"])
+    rows = [{"ds": day, **r} for r in overall]
+    overwrite_partitions(_frame(spark, rows, monitoring_columns(model)), records, "monitoring")
+    for row in rows:
+        print(f"monitoring {model.name} ds={args.ds}: {row}")
+
+    slices = [{"ds": day, **r} for r in per_slice]
+    overwrite_partitions(_frame(spark, slices, slice_columns(model)), records, "monitoring_slices")
+
+    drifts = day_drift(spark, features, rows, args.ds, model)
+    if drifts:
+        frame = spark.createDataFrame(
+            [(day, d["model_name"], d["model_version"], d["feature"], d["psi"]) for d in drifts],
+            "ds date, model_name string, model_version string, feature string, psi double",
+        )
+        overwrite_partitions(frame, records, "drift")
+        top = sorted(drifts, key=lambda d: -d["psi"])[:3]
+        print(f"drift ds={args.ds}: largest PSI " + ", ".join(f"{d['feature']}={d['psi']:.3f}" for d in top))
+    log_to_mlflow(rows, args.ds, model, slices, drifts)
+    return rows
+
+
+def day_drift(spark, features, rows: list[dict], ds: str, model) -> list[dict]:
+    """PSI of the day's features against the training rows of each version that scored it."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    out = []
+    for row in rows:
+        reference = training_profile(client, row["model_name"], row["model_version"])
+        if reference is None:
+            print(f"drift ds={ds}: no training profile for v{row['model_version']}; drift not computed")
+            continue
+        for feature, value in drift.psi(reference, features).items():  # the features profiled
+            out.append(
+                {
+                    "model_name": row["model_name"],
+                    "model_version": str(row["model_version"]),
+                    "feature": feature,
+                    "psi": value,
+                }
+            )
+    return out
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ds", required=True, help="day to monitor, YYYY-MM-DD")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--model", required=True, help="the model of the catalog, e.g. air_time")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    monitor(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
