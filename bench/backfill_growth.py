@@ -24,7 +24,7 @@ from datetime import date, timedelta
 
 import bench_stack
 
-from mlcycle.airflow_api import AirflowError
+from mlcycle.orchestration.client import AirflowError
 
 
 def runs_between(admin, dag_id: str, start: str, end: str) -> list[dict]:
@@ -45,7 +45,7 @@ def runs_between(admin, dag_id: str, start: str, end: str) -> list[dict]:
         offset += 100
 
 
-DOWNSTREAM = ("flights_scoring", "flights_monitoring")
+DOWNSTREAM = ("air_time_scoring", "air_time_monitoring")
 
 
 def backfill(admin, start: str, days: int, chain: bool = True) -> dict:
@@ -84,7 +84,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     admin = bench_stack.ready(args.home)
-    from mlcycle import stack
+    from mlcycle.devstack import stack
 
     results: dict[int, list[dict]] = {n: [] for n in args.sizes}
     if args.data_only:

@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 TWINS = ["twin_data", "twin_scoring", "twin_monitoring"]
-DAY_CHAIN = {"real": ("flights_data", "flights_scoring", "flights_monitoring"), "twin": tuple(TWINS)}
+# The benchmarks follow one model's day: the data DAG, then air_time's scoring and monitoring (the
+# other models' DAGs stay paused).
+MODEL = "air_time"
+TRAINING = f"{MODEL}_training"
+DAY_CHAIN = {"real": ("flights_data", f"{MODEL}_scoring", f"{MODEL}_monitoring"), "twin": tuple(TWINS)}
 SETUP_START, SETUP_DAYS = "2013-01-01", 7
 
 
@@ -56,19 +60,21 @@ def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200, connect_
 
 
 def client(user: str = "admin"):
-    from mlcycle import stack
-    from mlcycle.airflow_api import AirflowClient
+    from mlcycle.devstack import stack
+    from mlcycle.orchestration.client import AirflowClient
 
     return AirflowClient(stack.stack_env()["MLCYCLE_AIRFLOW_URL"], user, stack.passwords()[user])
 
 
 def up() -> None:
     """Start what is not running, wait for every DAG, unpause them; make a champion if none."""
-    from mlcycle import stack
-    from mlcycle.cli import ALL_DAGS as DAGS
-    from mlcycle.cli import run_data_window
     from mlcycle.config import settings
+    from mlcycle.devstack import stack
+    from mlcycle.devstack.cli import all_dags, run_data_window
     from mlcycle.registry import champion
+    from mlcycle.specs import find_model
+
+    DAGS = [d for d in all_dags() if d == "flights_data" or d.startswith(f"{MODEL}_")]
 
     t0 = time.monotonic()
     stack.start()
@@ -77,25 +83,25 @@ def up() -> None:
     for dag_id in DAGS + TWINS:
         admin.unpause(dag_id)
     print(f"stack up in {time.monotonic() - t0:.0f} s", flush=True)
-    cfg = settings()
+    cfg = settings().for_model(find_model(MODEL))
     if champion(stack.stack_env()["MLFLOW_TRACKING_URI"], cfg.model_name) is not None:
         return
     print(f"set-up: {SETUP_DAYS} days of data from {SETUP_START}, a training, its approval", flush=True)
     run_data_window(admin, SETUP_START, SETUP_DAYS)
     train_end = (date.fromisoformat(SETUP_START) + timedelta(days=SETUP_DAYS - 2)).isoformat()
     run_id = admin.trigger(
-        "flights_training", conf={"train_start": SETUP_START, "train_end": train_end, "holdout_days": 2}
+        TRAINING, conf={"train_start": SETUP_START, "train_end": train_end, "holdout_days": 2}
     )
-    client("approver").respond("flights_training", run_id, "sign_off", "Approve", comment="benchmark")
-    if admin.wait_for_run("flights_training", run_id) != "success":
+    client("approver").respond(TRAINING, run_id, "sign_off", "Approve", comment="benchmark")
+    if admin.wait_for_run(TRAINING, run_id) != "success":
         raise SystemExit(f"the set-up training {run_id} failed")
-    admin.wait_until_idle(["flights_scoring", "flights_monitoring"], timeout=1200)
+    admin.wait_until_idle(list(DAY_CHAIN["real"][1:]), timeout=1200)
     print(f"set-up done in {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def restart_scheduler(preload: bool) -> None:
-    """The scheduler again, with the tasks' libraries preloaded or not (``mlcycle.preload``)."""
-    from mlcycle import stack
+    """The scheduler again, with the tasks' libraries preloaded or not (``mlcycle.orchestration.preload``)."""
+    from mlcycle.devstack import stack
 
     os.environ["MLCYCLE_PRELOAD"] = "1" if preload else "0"
     stack.kill("scheduler")
@@ -114,7 +120,7 @@ def restart_scheduler(preload: bool) -> None:
 def use_spark_connect(on: bool) -> None:
     """Jobs on the stack's Spark Connect server (its ``spark_connect`` connection present), or
     every job through spark-submit (the connection removed), as a person would in the UI."""
-    from mlcycle import stack
+    from mlcycle.devstack import stack
 
     admin = client()
     present = any(
@@ -133,7 +139,7 @@ def use_spark_connect(on: bool) -> None:
 
 def hold_training() -> None:
     """No training starts during a measurement (monitoring may ask for one): pause its DAG."""
-    client().request("PATCH", "dags/flights_training", json={"is_paused": True})
+    client().request("PATCH", f"dags/{TRAINING}", json={"is_paused": True})
 
 
 def ts(value: str) -> float:

@@ -5,7 +5,7 @@
 
 On the embedded stack (started here by the project's launcher, with a champion made on the first
 week of 2013 if there is none), each round takes a new day of 2013 through the real chain,
-``flights_data`` -> ``flights_scoring`` -> ``flights_monitoring`` (the two later DAGs started by
+``flights_data`` -> ``air_time_scoring`` -> ``air_time_monitoring`` (the two later DAGs started by
 their assets, as in production), and the same day through the twins of ``bench/twin_dags``: the
 same task graphs, assets, mapped tasks and branches, with tasks that do nothing. A day's time runs
 from the data run being queued to the monitoring run ending, by the scheduler's timestamps. The
@@ -16,7 +16,7 @@ run's and task's median time.
 Each setting is measured in turn, in one run: ``--engine both`` (the default) runs the Spark jobs
 through spark-submit (a JVM per task: the ``spark_connect`` connection removed), then on the
 stack's long-lived Spark Connect server (the connection back); ``--preload both`` runs without,
-then with the tasks' libraries preloaded in the scheduler (``mlcycle/preload.py``), the scheduler
+then with the tasks' libraries preloaded in the scheduler (``mlcycle/orchestration/preload.py``), the scheduler
 restarted in between.
 """
 
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
         "--preload",
         choices=["on", "off", "both"],
         default="both",
-        help="the scheduler preloads the tasks' libraries (mlcycle.preload): on, off, or both in turn",
+        help="the scheduler preloads the tasks' libraries (mlcycle.orchestration.preload): on, off, or both in turn",
     )
     parser.add_argument(
         "--engine",
@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     admin = bench_stack.ready(args.home)
-    from mlcycle import stack
+    from mlcycle.devstack import stack
 
     first = date.fromisoformat(args.first_day or bench_stack.next_free_day(admin))
     preloads = ["off", "on"] if args.preload == "both" else [args.preload]

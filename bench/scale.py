@@ -161,8 +161,8 @@ def job(args) -> dict:
     spark = session(args.master, f"scale-{args.job} x{copies}")
     t0 = time.perf_counter()
     if args.job == "features":
-        from spark_jobs.build_features import read_planes
         from spark_jobs.common import read_partitions
+        from spark_jobs.features import read_planes
         from spark_jobs.flights.features import build_features
 
         flights = _days(spark, data / "validated" / "flights", w["flight_days"])
@@ -293,7 +293,7 @@ def main(argv=None) -> None:
     cluster = None
     master = args.master
     if master == "cluster":
-        from mlcycle.spark_cluster import StandaloneCluster
+        from mlcycle.devstack.spark_cluster import StandaloneCluster
 
         cluster = StandaloneCluster(home=work / "cluster", workers=2, cores=1, memory="3g").start()
         master = cluster.master_url

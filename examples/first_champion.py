@@ -1,11 +1,14 @@
-"""The first champion against a route-mean baseline: its error in spring and in summer 2013.
+"""The first champion of a model against a route-mean baseline, in spring and in summer 2013.
 
     .venv/bin/python examples/first_champion.py --data-root /work/fc_data --json /work/fc_data/first_champion.json
+    .venv/bin/python examples/first_champion.py --model late_arrival --data-root /work/fc_data
 
-The figure: the MAE of a model trained on January to March 2013 by the real training job
-(``spark_jobs.train``, tuned, validated on the window's last ``--holdout-days`` days, logged to
-MLflow), evaluated on April and on July 2013, against a baseline that predicts each route's mean
-air time over the same training window; and the wall time of that training job.
+The figure: the metrics of a model (``--model``, default ``air_time``) trained on January to March
+2013 by the real training job (``spark_jobs.training``, tuned, validated on the window's last
+``--holdout-days`` days, logged to MLflow), evaluated on April and on July 2013, against a baseline
+that predicts each route's mean label over the same training window (its mean air time; for
+``late_arrival`` its share of flights more than 15 minutes late, as a probability); and the wall
+time of that training job.
 
 Steps, all in one ``local[2]`` Spark session (the one the jobs get from spark-submit):
 
@@ -13,10 +16,10 @@ Steps, all in one ``local[2]`` Spark session (the one the jobs get from spark-su
    window to the end of the last evaluation window, in order, so the volume rule sees its trailing
    days and the features of every day find their 28 days of history;
 2. the features (``features_of_day``) of the training window and of each evaluation window;
-3. ``spark_jobs.train.main`` in-process on the training window, against a SQLite MLflow store
+3. ``spark_jobs.training.main`` in-process on the training window, against a SQLite MLflow store
    with its artifacts under ``--data-root``;
 4. the logged model (``runs:/<id>/model``) and the baseline scored on every evaluation window, over
-   the flights with a known ``air_time``: rows, MAE, RMSE, bias (mean prediction - actual).
+   the flights with a known label: rows, the model's metrics and bias (mean estimate - actual).
 
 Everything lands under ``--data-root`` (a new temporary folder by default). A reused root skips
 the days whose raw verdicts (``gates/raw_flights`` and ``gates/raw_weather``) or features verdict
@@ -43,8 +46,8 @@ import time
 from pathlib import Path
 
 from mlcycle.config import days_between, partition_path
-from mlcycle.gates import GateFailed, read_result
-from mlcycle.landing import YEAR, land_day, load_reference
+from mlcycle.quality.gates import GateFailed, read_result
+from spark_jobs.flights.replay import YEAR, land_day, load_reference
 
 RAW_GATES = ("raw_flights", "raw_weather")
 DEFAULT_EVAL = ("2013-04-01..2013-04-30", "2013-07-01..2013-07-31")
@@ -77,7 +80,7 @@ def passed(data_root: str, gate: str, ds: str) -> bool:
 def start_spark():
     """The session of ``spark-submit --master local[2]`` with the DAGs' Spark conf, made active so
     that every job's ``get_spark`` reuses it. The values are those of
-    ``mlcycle.orchestration.spark_conf``, written out: that module imports Airflow."""
+    ``mlcycle.orchestration.operators.spark_conf``, written out: that module imports Airflow."""
     from pyspark.sql import SparkSession
 
     from spark_jobs.common import get_spark
@@ -102,7 +105,7 @@ def progress(message: str) -> None:
 
 def gate_raw_days(spark, data_root: str, days: list[str]) -> dict:
     """Land and validate ``days`` in order; a day whose two raw verdicts passed already is kept."""
-    from spark_jobs.validate_raw import validate_day
+    from spark_jobs.quality import validate_day
 
     ran, skipped, held = [], [], {}
     started = time.monotonic()
@@ -132,7 +135,7 @@ def gate_raw_days(spark, data_root: str, days: list[str]) -> dict:
 def build_feature_days(spark, data_root: str, days: list[str]) -> dict:
     """Build the features of ``days``; a day whose features verdict passed (and whose partition
     exists) is kept, a day the raw gate held has nothing to build from."""
-    from spark_jobs.build_features import features_of_day
+    from spark_jobs.features import features_of_day
 
     ran, skipped, held, no_raw = [], [], {}, []
     started = time.monotonic()
@@ -196,37 +199,38 @@ def use_mlflow_store(data_root: str, experiment: str) -> str:
     return tracking_uri
 
 
-def train_champion(data_root: str, args) -> dict:
+def train_champion(data_root: str, args, model) -> dict:
     """Run the real training job in-process and read back what its MLflow run recorded."""
     from mlflow import MlflowClient
 
-    from spark_jobs import train
+    from spark_jobs import training as train
 
-    tracking_uri = use_mlflow_store(data_root, args.model_name)
+    experiment = model.registered_name
+    tracking_uri = use_mlflow_store(data_root, experiment)
     client = MlflowClient(tracking_uri=tracking_uri)
-    reused = train.find_finished_run(client, args.model_name, args.airflow_run_id) is not None
+    reused = train.find_finished_run(client, experiment, args.airflow_run_id) is not None
     argv = [
         "--start", args.train_start,
         "--end", args.train_end,
         "--holdout-days", str(args.holdout_days),
         "--data-root", data_root,
-        "--model-name", args.model_name,
+        "--model", model.name,
         "--airflow-run-id", args.airflow_run_id,
     ]  # fmt: skip
-    progress(f"training: spark_jobs.train.main {' '.join(argv)}")
+    progress(f"training: spark_jobs.training.main {' '.join(argv)}")
     started = time.monotonic()
     code = train.main(argv)
     wall = time.monotonic() - started
     if code != 0:
         raise SystemExit(f"the training job refused or failed (exit {code}); its message is above")
 
-    run = train.find_finished_run(client, args.model_name, args.airflow_run_id)
+    run = train.find_finished_run(client, experiment, args.airflow_run_id)
     if run is None:
         raise SystemExit(f"no finished run tagged {train.RUN_ID_TAG}={args.airflow_run_id} in {tracking_uri}")
     params, metrics = run.data.params, run.data.metrics
     return {
         "tracking_uri": tracking_uri,
-        "experiment": args.model_name,
+        "experiment": experiment,
         "airflow_run_id": args.airflow_run_id,
         "run_id": run.info.run_id,
         "reused_finished_run": reused,  # True: nothing was trained, the wall time is not the training's
@@ -238,87 +242,93 @@ def train_champion(data_root: str, args) -> dict:
         "best": {k.removeprefix("best_"): v for k, v in params.items() if k.startswith("best_")},
         "train_rows": int(metrics["train_rows"]) if "train_rows" in metrics else None,
         "val_rows": int(metrics["val_rows"]) if "val_rows" in metrics else None,
-        "val_mae": metrics.get("val_mae"),
-        "val_rmse": metrics.get("val_rmse"),
+        **{f"val_{m}": metrics.get(f"val_{m}") for m in model.metrics},
     }
 
 
-def labelled_features(spark, data_root: str, days: list[str]):
-    """Feature rows of the ``days`` that have a partition, flights that flew only (known label)."""
+def labelled_features(spark, data_root: str, days: list[str], model):
+    """Feature rows of the ``days`` that have a partition, with the model's label, where it is
+    known (flights that flew, or arrived)."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.common import read_partitions
-    from spark_jobs.flights.project import LABEL
+    from spark_jobs.common import read_partitions, with_label
 
     present = [d for d in days if Path(partition_path(data_root, "features", d)).is_dir()]
     if not present:
         raise SystemExit(f"no features partition for {days[0]}..{days[-1]} under {data_root}/features")
-    rows = read_partitions(spark, data_root, "features", present).where(F.col(LABEL).isNotNull())
-    return rows, [d for d in days if d not in present]
+    rows = with_label(read_partitions(spark, data_root, "features", present), model)
+    return rows.where(F.col(model.label).isNotNull()), [d for d in days if d not in present]
 
 
-def route_baseline(spark, data_root: str, days: list[str]):
-    """(mean air time per (origin, dest) over ``days``, the mean over all of them): the baseline
-    predicts the first, or the second for a route the window never saw."""
+def route_baseline(spark, data_root: str, days: list[str], model):
+    """(mean label per (origin, dest) over ``days``, the mean over all of them): the baseline
+    predicts the first (a route's mean air time, or its share of late arrivals), or the second
+    for a route the window never saw."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.flights.project import LABEL
-
-    rows, _ = labelled_features(spark, data_root, days)
-    by_route = rows.groupBy("origin", "dest").agg(F.avg(LABEL).alias("baseline")).cache()
-    overall = rows.agg(F.avg(LABEL)).first()[0]
+    rows, _ = labelled_features(spark, data_root, days, model)
+    by_route = rows.groupBy("origin", "dest").agg(F.avg(model.label).alias("baseline")).cache()
+    overall = rows.agg(F.avg(model.label)).first()[0]
     return by_route, float(overall)
 
 
-def window_metrics(scored, by_route, overall: float) -> dict:
-    """Rows, and MAE / RMSE / bias of the model (``prediction``) and of the baseline on exactly the
-    same rows."""
+def window_metrics(scored, by_route, overall: float, model) -> dict:
+    """Rows, and the model's metrics (MAE, RMSE, R² and bias of a regression; AUC, log loss and
+    calibration of a classification) of the model and of the baseline on exactly the same rows."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.flights.project import LABEL
+    from spark_jobs.metrics import metrics as task_metrics
+    from spark_jobs.metrics import with_probability
 
-    joined = scored.join(F.broadcast(by_route), on=["origin", "dest"], how="left").select(
-        F.col(LABEL).alias("actual"),
-        F.col("prediction"),
-        F.coalesce(F.col("baseline"), F.lit(overall)).alias("baseline"),
-        F.col("baseline").isNull().cast("int").alias("unseen_route"),
+    if model.task == "classification":
+        scored, estimate = with_probability(scored), F.col("_p")
+    else:
+        estimate = F.col("prediction")
+    joined = (
+        scored.withColumn("_estimate", estimate)
+        .join(F.broadcast(by_route), on=["origin", "dest"], how="left")
+        .select(
+            F.col(model.label).cast("double").alias("actual"),
+            F.col("_estimate").alias("model"),
+            F.coalesce(F.col("baseline"), F.lit(overall)).alias("baseline"),
+            F.col("baseline").isNull().cast("int").alias("unseen_route"),
+        )
+        .cache()
     )
-    aggregates = [F.count(F.lit(1)).alias("rows"), F.sum("unseen_route").alias("unseen_route_rows")]
-    for name in ("prediction", "baseline"):
-        err = F.col(name) - F.col("actual")
-        aggregates += [
-            F.avg(F.abs(err)).alias(f"{name}_mae"),
-            F.sqrt(F.avg(err * err)).alias(f"{name}_rmse"),
-            F.avg(err).alias(f"{name}_bias"),
-        ]
-    row = joined.agg(*aggregates, F.avg("actual").alias("mean_actual")).first()
-
-    def scores(name: str) -> dict:
-        return {m: float(row[f"{name}_{m}"]) for m in ("mae", "rmse", "bias")}
-
-    model, baseline = scores("prediction"), scores("baseline")
-    return {
+    row = joined.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum("unseen_route").alias("unseen_route_rows"),
+        F.avg("actual").alias("mean_actual"),
+        F.avg(F.col("model") - F.col("actual")).alias("model_bias"),
+        F.avg(F.col("baseline") - F.col("actual")).alias("baseline_bias"),
+    ).first()
+    out = {
         "rows": int(row["rows"]),
         "unseen_route_rows": int(row["unseen_route_rows"] or 0),
         "mean_actual": float(row["mean_actual"]),
-        "model": model,
-        "baseline": baseline,
-        "mae_ratio": model["mae"] / baseline["mae"],
     }
+    for name in ("model", "baseline"):
+        got = task_metrics(model.task, joined, "actual", column=name)[()]
+        out[name] = {m: got[m] for m in ("mae", "rmse", "r2", "auc", "log_loss", "calibration") if m in got}
+        out[name]["bias"] = float(row[f"{name}_bias"])
+    joined.unpersist()
+    deciding = model.deciding
+    out["ratio"] = {deciding: out["model"][deciding] / out["baseline"][deciding]}
+    return out
 
 
-def evaluate(spark, data_root: str, run_id: str, train_days: list[str], windows) -> tuple[dict, dict]:
+def evaluate(spark, data_root: str, run_id: str, train_days: list[str], windows, model) -> tuple[dict, dict]:
     """(metrics per evaluation window, seconds per step): the logged model loaded as the scoring
     job loads it, and the baseline, on each window's labelled rows."""
     import mlflow
 
     seconds = {}
     started = time.monotonic()
-    model = mlflow.spark.load_model(f"runs:/{run_id}/model")
+    fitted = mlflow.spark.load_model(f"runs:/{run_id}/model")
     seconds["model_load"] = round(time.monotonic() - started, 1)
 
     started = time.monotonic()
-    by_route, overall = route_baseline(spark, data_root, train_days)
+    by_route, overall = route_baseline(spark, data_root, train_days, model)
     routes = by_route.count()
     seconds["baseline"] = round(time.monotonic() - started, 1)
 
@@ -326,45 +336,57 @@ def evaluate(spark, data_root: str, run_id: str, train_days: list[str], windows)
     for start, end in windows:
         label = window_label(start, end)
         started = time.monotonic()
-        rows, missing = labelled_features(spark, data_root, days_between(start, end))
+        rows, missing = labelled_features(spark, data_root, days_between(start, end), model)
         results[label] = {
             "window": f"{start}..{end}",
             "days_without_features": missing,
-            **window_metrics(model.transform(rows), by_route, overall),
+            **window_metrics(fitted.transform(rows), by_route, overall, model),
         }
         seconds[f"score_{label}"] = round(time.monotonic() - started, 1)
         progress(f"scored {label} in {seconds[f'score_{label}']}s")
     by_route.unpersist()
-    return results, {**seconds, "baseline_routes": routes, "baseline_overall_mean": round(overall, 3)}
+    return results, {**seconds, "baseline_routes": routes, "baseline_overall_mean": round(overall, 4)}
 
 
 def print_report(summary: dict) -> None:
     t = summary["training"]
+    shown = summary["metrics"]
     print(
-        f"first champion: trained on {summary['train_window']} (holdout {summary['holdout_days']} days), "
-        f"MLflow run {t['run_id']}, data under {summary['data_root']}"
+        f"first champion of {summary['model']}: trained on {summary['train_window']} (holdout "
+        f"{summary['holdout_days']} days), MLflow run {t['run_id']}, data under {summary['data_root']}"
     )
+    validation = ", ".join(f"val {m} {t[f'val_{m}']:.4f}" for m in shown if t.get(f"val_{m}") is not None)
     print(
         f"  training job wall time {t['wall_seconds']:.1f} s"
         + (" (finished run reused: nothing trained)" if t["reused_finished_run"] else "")
         + f"; MLflow run {t['mlflow_run_seconds']:.1f} s; grid {t['grid_size']} candidates, best {t['best']}; "
-        f"train rows {t['train_rows']:,}, val rows {t['val_rows']:,}, val MAE {t['val_mae']:.2f}"
+        f"train rows {t['train_rows']:,}, val rows {t['val_rows']:,}, {validation}"
     )
     width = max(6, *(len(label) for label in summary["evaluation"]))
     header = (
-        f"  {'window':{width}s} {'rows':>7s} | {'model MAE':>9s} {'RMSE':>6s} {'bias':>6s} | "
-        f"{'base MAE':>8s} {'RMSE':>6s} {'bias':>6s} | {'MAE ratio':>9s}"
+        f"  {'window':{width}s} {'rows':>7s} | "
+        + " ".join(f"{'model ' + m:>14s}" for m in shown)
+        + " | "
+        + " ".join(f"{'base ' + m:>14s}" for m in shown)
+        + f" | {summary['deciding'] + ' ratio':>12s}"
     )
     print(header)
     print("  " + "-" * (len(header) - 2))
     for label, w in summary["evaluation"].items():
         m, b = w["model"], w["baseline"]
         print(
-            f"  {label:{width}s} {w['rows']:>7,} | {m['mae']:>9.2f} {m['rmse']:>6.2f} {m['bias']:>+6.2f} | "
-            f"{b['mae']:>8.2f} {b['rmse']:>6.2f} {b['bias']:>+6.2f} | {w['mae_ratio']:>9.3f}"
+            f"  {label:{width}s} {w['rows']:>7,} | "
+            + " ".join(f"{m[x]:>14.4f}" for x in shown)
+            + " | "
+            + " ".join(f"{b[x]:>14.4f}" for x in shown)
+            + f" | {w['ratio'][summary['deciding']]:>12.3f}"
         )
     for label, w in summary["evaluation"].items():
-        notes = [f"mean actual {w['mean_actual']:.1f} min", f"{w['unseen_route_rows']} rows on unseen routes"]
+        notes = [
+            f"mean actual {w['mean_actual']:.3f}",
+            f"bias model {w['model']['bias']:+.3f}, baseline {w['baseline']['bias']:+.3f}",
+            f"{w['unseen_route_rows']} rows on unseen routes",
+        ]
         if w["days_without_features"]:
             notes.append(f"no features for {', '.join(w['days_without_features'])}")
         print(f"  {label}: " + "; ".join(notes))
@@ -403,7 +425,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--data-root", default=None, help="reused when it exists (default: a new temp folder)"
     )
-    parser.add_argument("--model-name", default="flights_air_time", help="also the MLflow experiment")
+    parser.add_argument(
+        "--model", default="air_time", help="the model of the catalog (its registered name is the experiment)"
+    )
     parser.add_argument(
         "--airflow-run-id",
         default=None,
@@ -422,7 +446,10 @@ def main(argv=None) -> int:
     )
     Path(root).mkdir(parents=True, exist_ok=True)
 
-    from spark_jobs.flights.project import HISTORY_DAYS
+    from mlcycle.specs import find_model
+
+    model = find_model(args.model)
+    HISTORY_DAYS = model.usecase.history_days
 
     feature_days = sorted({*train_days, *(d for s, e in windows for d in days_between(s, e))})
     # Raw days: the history of the first feature day (not before the data starts) up to the last.
@@ -438,20 +465,23 @@ def main(argv=None) -> int:
     phases["raw_gate"] = raw["seconds"]
     features = build_feature_days(spark, root, feature_days)
     phases["features"] = features["seconds"]
-    training = train_champion(root, args)
+    training = train_champion(root, args, model)
     phases["training"] = training["wall_seconds"]
-    evaluation, eval_seconds = evaluate(spark, root, training["run_id"], train_days, windows)
+    evaluation, eval_seconds = evaluate(spark, root, training["run_id"], train_days, windows, model)
     phases.update({k: v for k, v in eval_seconds.items() if not k.startswith("baseline_")})
     spark.stop()
 
     summary = {
+        "model": model.id,
+        "metrics": [m for m in ("mae", "rmse", "auc", "log_loss", "calibration") if m in model.metrics],
+        "deciding": model.deciding,
         "train_window": f"{args.train_start}..{args.train_end}",
         "holdout_days": args.holdout_days,
         "data_root": root,
         "training": training,
         "baseline": {
-            "definition": f"mean air_time of the route (origin, dest) over {args.train_start}..{args.train_end}, "
-            "the window's overall mean for a route it never saw",
+            "definition": f"mean {model.label} of the route (origin, dest) over {args.train_start}.."
+            f"{args.train_end}, the window's overall mean for a route it never saw",
             "routes": eval_seconds["baseline_routes"],
             "overall_mean": eval_seconds["baseline_overall_mean"],
         },

@@ -21,8 +21,8 @@ from collections import Counter
 from pathlib import Path
 
 from mlcycle.config import days_between
-from mlcycle.gates import GateFailed, read_result
-from mlcycle.landing import land_day, load_reference
+from mlcycle.quality.gates import GateFailed, read_result
+from spark_jobs.flights.replay import land_day, load_reference
 
 DATASETS = ("flights", "weather")
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     from pyspark.sql import SparkSession
 
     from spark_jobs.common import get_spark
-    from spark_jobs.validate_raw import validate_day
+    from spark_jobs.quality import validate_day
 
     # the session the jobs would get from spark-submit --master local[2]
     SparkSession.builder.master("local[2]").config("spark.sql.shuffle.partitions", "4").config(

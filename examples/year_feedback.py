@@ -13,14 +13,14 @@ the jobs get from spark-submit; MLflow on a SQLite store with its artifacts unde
    as ``examples/first_champion.py``): the days before ``--start-scoring`` first, then each day
    just before it is scored, so scoring does not wait for the whole year's data; a day a gate
    holds (2013-12-31: no weather upstream) is counted and not scored;
-2. ``flights_training`` once: ``spark_jobs.train.main`` on ``--train-start``..``--train-end``,
+2. ``air_time_training`` once: ``spark_jobs.training.main`` on ``--train-start``..``--train-end``,
    ``register_challenger``, the evidence, and a scripted approver's ``promote_on_approval``
    (decided the day after the window, so the champion scores from then);
-3. for each day from ``--start-scoring`` to ``--end``: ``flights_scoring`` (``score.score`` with
-   the current champion) and ``flights_monitoring`` (``monitor.monitor``, then
+3. for each day from ``--start-scoring`` to ``--end``: ``air_time_scoring`` (``score.score`` with
+   the current champion) and ``air_time_monitoring`` (``monitor.monitor``, then
    ``retraining_decision`` on the champion's monitored days and its validation MAE, with a
    ``RetrainRule`` whose defaults are the module's and whose fields are the ``--tolerance`` ...
-   flags). When the rule fires: ``record_trigger``, then ``flights_training`` on the window the rule
+   flags). When the rule fires: ``record_trigger``, then ``air_time_training`` on the window the rule
    returns (the job scores the champion on the same holdout days), ``register_challenger``,
    ``registry.evidence`` (``--min-improvement`` etc., as ``evaluate_challenger``); a challenger the
    rules reject is recorded as rejected, any other is promoted by the scripted approver, decided
@@ -33,12 +33,12 @@ champion over the 14 / 30 days before the promotion against the new one over the
 after, and, as those are different days of a moving season, the old champion scored on the very
 flights the new one served); the first day each champion's rolling MAE was over its threshold, and
 the first day the trailing ``--bias-days`` bias of the served predictions was beyond ``--bias-alert``
-minutes. The chart of daily and rolling MAE (``mlcycle.monitoring.write_chart``, as the monitoring
+minutes. The chart of daily and rolling MAE (``mlcycle.monitoring.live.write_chart``, as the monitoring
 DAG draws it) goes to ``<data-root>/reports/monitoring_mae.png``.
 
 A reused root skips what is done: days whose gates passed, the training runs already finished
 (training ids are fixed by their window), versions already decided, days already scored and
-monitored (their recorded version stands, as in ``flights_scoring`` without ``rescore``). The
+monitored (their recorded version stands, as in ``air_time_scoring`` without ``rescore``). The
 retrainings are kept in ``<data-root>/year_feedback/retrainings.json`` and the summary is
 rewritten at each month end and after each retraining, so a stopped run still has its figures;
 ``--report-only`` recomputes them from the root (no job runs; Spark only scores the retired
@@ -64,6 +64,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -78,12 +79,13 @@ from first_champion import (
     use_mlflow_store,
 )
 
-from mlcycle.config import Settings, days_between, next_day, partition_path
-from mlcycle.landing import YEAR, load_reference
-from mlcycle.retraining import RetrainRule, rolling_mae
+from mlcycle.config import Settings, days_between, model_root, next_day, partition_path
+from mlcycle.monitoring.retraining import RetrainRule, rolling
+from spark_jobs.flights.replay import YEAR, load_reference
 
+MODEL = "air_time"  # the model of the catalog this replay follows
 APPROVER = "approver (scripted)"
-TRAINING_DAG = "flights_training"
+TRAINING_DAG = f"{MODEL}_training"
 STATE_DIR = "year_feedback"
 EFFECT_DAYS = (14, 30)
 
@@ -105,7 +107,7 @@ def features_ready(root: str, ds: str) -> bool:
 
 
 def monitored(root: str, ds: str) -> bool:
-    part = Path(partition_path(root, "monitoring", ds))
+    part = Path(partition_path(model_root(root, MODEL), "monitoring", ds))
     return part.is_dir() and any(part.glob("*.parquet"))
 
 
@@ -121,15 +123,12 @@ def quiet(what: str):
         raise
 
 
-def settings_for(root: str, tracking_uri: str, model_name: str) -> Settings:
-    """What the DAGs read from the environment, pointed at this root and store."""
-    return Settings(
-        home=Path(root),
-        data_root=root,
-        tracking_uri=tracking_uri,
-        model_name=model_name,
-        approvers=(APPROVER,),
-        airflow_url="",
+def settings_for(root: str, tracking_uri: str) -> Settings:
+    """What the DAGs read from the environment, pointed at this root and store, for the model."""
+    from mlcycle.specs import find_model
+
+    return Settings(home=Path(root), data_root=root, tracking_uri=tracking_uri, airflow_url="").for_model(
+        find_model(MODEL)
     )
 
 
@@ -204,7 +203,7 @@ def approve(cfg: Settings, version: int, airflow_run_id: str, train_end: str, co
     """The sign-off answered Approve by the scripted approver on the day after the window; the
     promotion as the DAG's ``promote`` and ``record_decision`` tasks do it. Returns the first day
     the new champion scores."""
-    from mlcycle.training import promote_on_approval, record_decision
+    from mlcycle.signoff.promotion import promote_on_approval, record_decision
 
     decision = {
         "chosen_options": ["Approve"],
@@ -221,15 +220,19 @@ def weigh(cfg: Settings, version: int, airflow_run_id: str, train_end: str, args
     """The evidence as ``evaluate_challenger`` builds it; a challenger the rules reject is recorded
     as rejected (decided the day after its window), any other is approved. A version decided by an
     earlier run keeps its decision. Returns (outcome, evidence)."""
-    from mlcycle import registry
+    from mlcycle import evaluation, registry
 
-    evidence = registry.evidence(
+    evidence = evaluation.evidence(
         cfg.tracking_uri,
         cfg.model_name,
         version,
-        min_improvement=args.min_improvement,
-        carrier_tolerance=args.carrier_tolerance,
-        min_carrier_flights=args.min_carrier_flights,
+        rules=evaluation.Rules.of(
+            cfg.model,
+            min_improvement=args.min_improvement,
+            slice_tolerance=args.slice_tolerance,
+            min_slice_rows=args.min_slice_rows,
+        ),
+        metrics=tuple(cfg.model.metrics),
     )
     earlier = decided(cfg, version)
     if earlier is not None:
@@ -251,18 +254,18 @@ def weigh(cfg: Settings, version: int, airflow_run_id: str, train_end: str, args
 
 
 def train_and_register(root: str, cfg: Settings, start: str, end: str, holdout: int, run_id: str) -> dict:
-    """``flights_training``'s train and register tasks: the real job, then the challenger."""
+    """``air_time_training``'s train and register tasks: the real job, then the challenger."""
     from mlcycle import registry
 
     training = train_champion(
         root,
         SimpleNamespace(
-            model_name=cfg.model_name,
             train_start=start,
             train_end=end,
             holdout_days=holdout,
             airflow_run_id=run_id,
         ),
+        cfg.model,
     )
     version = registry.register_challenger(
         cfg.tracking_uri, cfg.model_name, training["run_id"], run_id, TRAINING_DAG
@@ -295,8 +298,8 @@ def first_champion(root: str, cfg: Settings, args) -> dict:
 
 
 def retrain(root: str, cfg: Settings, decision: dict, ds: str, args) -> dict:
-    """What ``flights_monitoring`` triggers and ``flights_training`` does, for one decision."""
-    from mlcycle.monitoring import record_trigger
+    """What ``air_time_monitoring`` triggers and ``air_time_training`` does, for one decision."""
+    from mlcycle.monitoring.live import record_trigger
 
     window = decision["window"]
     start, end, holdout = window["train_start"], window["train_end"], window["holdout_days"]
@@ -305,11 +308,11 @@ def retrain(root: str, cfg: Settings, decision: dict, ds: str, args) -> dict:
     record = {
         "fired_on": ds,
         "reason": decision["reason"],
-        "rolling_mae": decision["latest"]["rolling_mae"],
+        "rolling_mae": decision["latest"]["rolling"],
         "threshold": decision["threshold"],
         "days_over": decision["days_over"],
         "champion_version": decision["champion_version"],
-        "champion_val_mae": decision["champion_val_mae"],
+        "champion_val_mae": decision["champion_val"],
         "window": f"{start}..{end}",
         "holdout_days": holdout,
         "airflow_run_id": run_id,
@@ -344,13 +347,13 @@ def retrain(root: str, cfg: Settings, decision: dict, ds: str, args) -> dict:
 
 
 def score_day(spark, cfg: Settings, ds: str, version: int) -> int:
-    from spark_jobs.score import score
+    from spark_jobs.scoring import score
 
     args = SimpleNamespace(
         ds=ds,
         data_root=cfg.data_root,
+        model=MODEL,
         model_uri=f"models:/{cfg.model_name}/{version}",
-        model_name=cfg.model_name,
         model_version=str(version),
         airflow_run_id=f"year_feedback__score__{ds}",
     )
@@ -359,18 +362,18 @@ def score_day(spark, cfg: Settings, ds: str, version: int) -> int:
 
 
 def monitor_day(cfg: Settings, ds: str) -> list[dict]:
-    from spark_jobs.monitor import monitor
+    from spark_jobs.monitoring import monitor
 
     with quiet(f"monitor {ds}"):
-        return monitor(SimpleNamespace(ds=ds, data_root=cfg.data_root))
+        return monitor(SimpleNamespace(ds=ds, data_root=cfg.data_root, model=MODEL))
 
 
 def replay(
     spark, cfg: Settings, rule: RetrainRule, days: list[str], args, state: State, data: DataPath, checkpoint
 ) -> dict:
     from mlcycle import registry
-    from mlcycle.gates import GateFailed
-    from mlcycle.monitoring import retraining_decision
+    from mlcycle.monitoring.live import retraining_decision
+    from mlcycle.quality.gates import GateFailed
     from mlcycle.scoring import recorded_version
 
     log = {"scored": [], "already_done": [], "no_features": [], "predictions_rejected": {}, "decisions": []}
@@ -381,7 +384,7 @@ def replay(
             log["no_features"].append(ds)
             progress(f"{ds}: no features (held upstream), not scored")
             continue
-        if recorded_version(cfg.data_root, ds) is not None and monitored(cfg.data_root, ds):
+        if recorded_version(cfg.model_root, ds) is not None and monitored(cfg.data_root, ds):
             log["already_done"].append(ds)
             continue
         version = registry.champion(cfg.tracking_uri, cfg.model_name)
@@ -410,7 +413,7 @@ def replay(
                 "n_actuals": mine.get("n_actuals"),
                 "mae": mine.get("mae"),
                 "bias": mine.get("bias"),
-                "rolling_mae": latest.get("rolling_mae"),
+                "rolling_mae": latest.get("rolling"),
                 "threshold": decision.get("threshold"),
                 "days_over": decision.get("days_over"),
                 "trigger": decision["trigger"],
@@ -418,7 +421,7 @@ def replay(
             }
         )
         mae = "n/a" if mine.get("mae") is None else f"{mine['mae']:.2f}"
-        rolled = "n/a" if latest.get("rolling_mae") is None else f"{latest['rolling_mae']:.2f}"
+        rolled = "n/a" if latest.get("rolling") is None else f"{latest['rolling']:.2f}"
         progress(
             f"{ds}: v{version} MAE {mae}, rolling {rolled} / threshold {decision.get('threshold', 0):.2f} "
             f"({decision.get('days_over', 0)} day(s) over); score {scored - started:.1f}s, "
@@ -455,7 +458,7 @@ def monitoring_rows(root: str, start: str, end: str) -> list[dict]:
     import pandas as pd
 
     rows = []
-    for part in sorted(Path(root, "monitoring").glob("ds=*")):
+    for part in sorted(Path(model_root(root, MODEL), "monitoring").glob("ds=*")):
         ds = part.name[3:]
         if not start <= ds <= end or not any(part.glob("*.parquet")):
             continue
@@ -505,9 +508,14 @@ def crossings(rows: list[dict], vals: dict[str, float], rule: RetrainRule) -> di
     for version in sorted({r["model_version"] for r in rows}, key=int):
         if version not in vals:
             continue
-        threshold = vals[version] + rule.tolerance
-        rolled = rolling_mae([r for r in rows if r["model_version"] == version], rule.window_days)
-        over = [r for r in rolled if r["rolling_mae"] > threshold]
+        threshold = rule.threshold(vals[version])
+        rolled = [
+            {**r, "rolling_mae": r["rolling"]}
+            for r in rolling(
+                [{**r, "value": r["mae"]} for r in rows if r["model_version"] == version], rule.window_days
+            )
+        ]
+        over = [r for r in rolled if rule.degraded(r["rolling_mae"], vals[version])]
         out[f"v{version}"] = {
             "val_mae": vals[version],
             "threshold": threshold,
@@ -610,9 +618,9 @@ def summarize(root: str, cfg: Settings, rule: RetrainRule, args, state: State, e
     from mlcycle import registry
 
     rows = monitoring_rows(root, args.start_scoring, args.end)
-    from mlcycle.monitoring import val_maes
+    from mlcycle.monitoring.live import validation_values
 
-    vals = val_maes(cfg)
+    vals = validation_values(cfg, "mae")
     months = by_month(rows)
     over_months = [m for m, v in months.items() if abs(v["bias"]) > args.bias_alert]
     retrainings = sorted(state.retrainings.values(), key=lambda r: r["fired_on"])
@@ -625,8 +633,8 @@ def summarize(root: str, cfg: Settings, rule: RetrainRule, args, state: State, e
         "rule": vars(rule),
         "evidence_rules": {
             "min_improvement": args.min_improvement,
-            "carrier_tolerance": args.carrier_tolerance,
-            "min_carrier_flights": args.min_carrier_flights,
+            "slice_tolerance": args.slice_tolerance,
+            "min_slice_rows": args.min_slice_rows,
         },
         "days_monitored": len({r["ds"] for r in rows}),
         "live_overall": weighted(rows),
@@ -645,9 +653,9 @@ def summarize(root: str, cfg: Settings, rule: RetrainRule, args, state: State, e
 def save_chart(root: str, cfg: Settings, rule: RetrainRule) -> str:
     """The monitoring DAG's chart, drawn over the whole replay and attached to every version's
     monitoring run."""
-    from mlcycle.monitoring import all_history, write_chart
+    from mlcycle.monitoring.live import all_history, write_chart
 
-    return write_chart(cfg, rule, sorted({h["ds"] for h in all_history(root)}))
+    return write_chart(cfg, rule, sorted({h["ds"] for h in all_history(cfg.model_root, rule.metric)}))
 
 
 def _f(value, spec: str = ".2f") -> str:
@@ -769,12 +777,14 @@ def print_report(s: dict) -> None:
 
 
 def parse_args(argv=None):
-    base = RetrainRule()
+    from mlcycle.specs import find_model
+
+    base = RetrainRule.of(find_model(MODEL))
+    evaluation = find_model(MODEL).evaluation
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data-root", default=None, help="reused when it exists (default: a new temp folder)"
     )
-    parser.add_argument("--model-name", default="flights_air_time", help="also the MLflow experiment")
     parser.add_argument("--train-start", default="2013-01-01", help="first champion's window")
     parser.add_argument("--train-end", default="2013-03-31")
     parser.add_argument("--holdout-days", type=int, default=7, help="first champion's holdout")
@@ -788,17 +798,17 @@ def parse_args(argv=None):
         "--start-scoring", default=None, help="first day scored (default: the day after --train-end)"
     )
     parser.add_argument("--end", default=f"{YEAR}-12-31", help="last day gated, built and scored")
-    rule = parser.add_argument_group("retraining rule (mlcycle.retraining.RetrainRule)")
+    rule = parser.add_argument_group("retraining rule (mlcycle.monitoring.retraining.RetrainRule)")
     rule.add_argument("--tolerance", type=float, default=base.tolerance)
     rule.add_argument("--consecutive-days", type=int, default=base.consecutive_days)
     rule.add_argument("--rolling-days", type=int, default=base.window_days)
     rule.add_argument("--cooling-off-days", type=int, default=base.cooling_off_days)
     rule.add_argument("--retrain-window-days", type=int, default=base.train_days)
     rule.add_argument("--retrain-holdout-days", type=int, default=base.holdout_days)
-    ev = parser.add_argument_group("automatic rejection (registry.evidence, as flights_training)")
-    ev.add_argument("--min-improvement", type=float, default=0.0)
-    ev.add_argument("--carrier-tolerance", type=float, default=5.0)
-    ev.add_argument("--min-carrier-flights", type=int, default=30)
+    ev = parser.add_argument_group("automatic rejection (evaluation.evidence, as air_time_training)")
+    ev.add_argument("--min-improvement", type=float, default=evaluation["min_improvement"])
+    ev.add_argument("--slice-tolerance", type=float, default=evaluation["slice_tolerance"])
+    ev.add_argument("--min-slice-rows", type=int, default=evaluation["min_slice_rows"])
     parser.add_argument("--bias-alert", type=float, default=5.0, help="minutes of bias reported as an alert")
     parser.add_argument("--bias-days", type=int, default=30, help="trailing days of the bias alert")
     parser.add_argument("--data-only", action="store_true", help="gate and build the days, then stop")
@@ -812,7 +822,8 @@ def parse_args(argv=None):
         f"year_feedback__first__{args.train_start}__{args.train_end}"
     )
     days_between(args.start_scoring, args.end)  # raises on a reversed window
-    rule = RetrainRule(
+    rule = replace(
+        base,
         tolerance=args.tolerance,
         consecutive_days=args.consecutive_days,
         window_days=args.rolling_days,
@@ -829,11 +840,12 @@ def main(argv=None) -> int:
         str(Path(args.data_root).resolve()) if args.data_root else tempfile.mkdtemp(prefix="year_feedback_")
     )
     Path(root).mkdir(parents=True, exist_ok=True)
-    tracking_uri = use_mlflow_store(root, args.model_name)
-    use_mlflow_store(root, f"{args.model_name}-monitoring")  # its artifacts under the root too
+    cfg = settings_for(root, "")
+    tracking_uri = use_mlflow_store(root, cfg.model_name)
+    use_mlflow_store(root, f"{cfg.model_name}-monitoring")  # its artifacts under the root too
     # After mlflow's import, which sets its own level: one INFO line per model load otherwise.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    cfg = settings_for(root, tracking_uri, args.model_name)
+    cfg = settings_for(root, tracking_uri)
     state = State(root)
     phases: dict[str, float] = {}
     extra: dict = {"complete": False}

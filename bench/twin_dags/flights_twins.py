@@ -1,4 +1,4 @@
-"""No-op twins of the day's pipeline (flights_data -> flights_scoring -> flights_monitoring): the
+"""No-op twins of the day's pipeline (flights_data -> air_time_scoring -> air_time_monitoring): the
 same task graph, the same asset chaining, the same mapped tasks and branching, with tasks that do
 nothing. What a day costs on them is Airflow's fixed cost; ``bench/day_pipeline.py`` compares the
 real DAGs with these, side by side."""
