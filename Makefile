@@ -80,28 +80,38 @@ chromium-ready:
 	[ "$$(cat $(CHROMIUM_INSTALL).rc 2>/dev/null)" = 0 ] && command -v chromium >/dev/null \
 	  || { echo "error: could not install chromium (see $(CHROMIUM_INSTALL).log): run 'apt-get install chromium' and try again"; exit 1; }
 
-# The unit and integration tiers together, then the end-to-end tier, each step in a process of its
-# own: the integration tier's servers are gone before the end-to-end tier starts its stack. Unit
-# and integration tests run in two processes (each with its own Spark session, `pytest -n 2 --dist loadfile`): no module
-# shares state with another, a module's tests stay in one process, in order, and the many small
-# unit modules fill the gaps the integration modules leave on the two cores (the unit tier alone
-# keeps one core busy). Both steps run even when the first failed; make fails at the end, naming
-# them. The venv and the Debian packages are set up side by side (-j2).
-# The two processes take whole modules in this order: the longest integration modules first (a
-# module of few long tests would otherwise wait behind one of many quick ones), the unit modules
-# last, to fill the ends.
+# Two steps side by side, each in a process of its own, both run to the end; make fails at the end,
+# naming the steps that failed.
+# - unit+integration: their modules in two processes (`pytest -n 2 --dist loadfile`), each with its
+#   own Spark session: no module shares state with another, a module's tests stay in one process, in
+#   order, and the many small unit modules fill the gaps the integration modules leave. The longest
+#   integration modules go first (a module of few long tests would otherwise wait behind one of many
+#   quick ones), the unit modules last, to fill the ends. Its output is kept in TEST_LOG and printed
+#   when it ends.
+# - e2e: the embedded stack and the tests that drive it, in the foreground, once Chromium is there.
+# The end-to-end tier leaves about a quarter of the two cores idle (its tests wait on the scheduler,
+# the task processes, a person's answer), so unit+integration runs beside it at a lower priority
+# (nice): it takes the idle cycles and yields the cores to the stack whenever the stack wants them.
+# The venv and the Debian packages are set up side by side (-j2).
 LONG_FIRST := $(addprefix tests/integration/test_,raw_gate.py on_spark_connect.py data_path.py model_path.py)
 BESIDE := $(LONG_FIRST) $(filter-out $(LONG_FIRST),$(sort $(wildcard tests/integration/test_*.py))) tests/unit tests/dags
+TEST_LOG := .pytest_cache/unit+integration.log
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
-	@failed=""; \
-	for tier in "unit+integration|-n 2 --dist loadfile --no-loadscope-reorder $(BESIDE)" "e2e|tests/e2e"; do \
-	  name=$${tier%%|*}; paths=$${tier#*|}; \
-	  if [ $$name = e2e ]; then $(MAKE) --no-print-directory chromium-ready || { failed="$$failed $$name"; continue; }; fi; \
-	  start=$$(date +%s); echo "== $$name: $$paths"; \
-	  $(BIN)/python -m pytest -q --durations=10 $$paths || failed="$$failed $$name"; \
-	  echo "== $$name took $$(( $$(date +%s) - start )) s"; \
-	done; \
+	@mkdir -p $(dir $(TEST_LOG)); rm -f $(TEST_LOG).rc; start=$$(date +%s); \
+	echo "== unit+integration (beside e2e, at a lower priority; its output follows when it ends): -n 2 --dist loadfile $(BESIDE)"; \
+	( nice -n 10 $(BIN)/python -m pytest -q --durations=10 -n 2 --dist loadfile --no-loadscope-reorder $(BESIDE) \
+	    > $(TEST_LOG) 2>&1; echo $$? > $(TEST_LOG).rc; \
+	  echo "== unit+integration took $$(( $$(date +%s) - start )) s" >> $(TEST_LOG) ) & \
+	beside=$$!; failed=""; \
+	if $(MAKE) --no-print-directory chromium-ready; then \
+	  e2e_start=$$(date +%s); echo "== e2e: tests/e2e"; \
+	  $(BIN)/python -m pytest -q --durations=10 tests/e2e || failed="$$failed e2e"; \
+	  echo "== e2e took $$(( $$(date +%s) - e2e_start )) s"; \
+	else failed="$$failed e2e"; fi; \
+	wait $$beside; echo "== unit+integration:"; cat $(TEST_LOG); \
+	[ "$$(cat $(TEST_LOG).rc 2>/dev/null)" = 0 ] || failed="$$failed unit+integration"; \
+	echo "== all tiers took $$(( $$(date +%s) - start )) s"; \
 	if [ -n "$$failed" ]; then echo "FAILED tiers:$$failed"; exit 1; fi
 
 BENCH_HOME ?= .mlcycle-bench
