@@ -24,7 +24,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+# How long a server may take to start: the tier may run beside the end-to-end tier at a lower
+# priority (`make test`), and get little of the cores while the stack keeps them busy.
+START_TIMEOUT = 300.0
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -63,7 +68,9 @@ def mlflow_server(tmp_path_factory):
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            start_new_session=True,  # its workers share the group: stopped together below
+            # Its workers share the group, stopped together below; a group, not a session: the
+            # server stays in the session of the tests, with its scheduling priority.
+            process_group=0,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -74,7 +81,8 @@ def mlflow_server(tmp_path_factory):
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """Stop a server started in a session of its own (its children with it), politely, then not."""
+    """Stop a server started in a process group of its own (its children with it), politely, then
+    not."""
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
@@ -111,10 +119,10 @@ def connect_url(tmp_path_factory):
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable},
-            start_new_session=True,
+            process_group=0,
         )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"Connect server exited:\n{log.read_text()[-3000:]}")
@@ -122,7 +130,9 @@ def connect_url(tmp_path_factory):
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Connect server not listening after 120 s:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"Connect server not listening after {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield f"sc://127.0.0.1:{port}"
     finally:
