@@ -179,6 +179,24 @@ def train(capsys, data_root: str, airflow_run_id: str, expect: int = 0, grid: st
     return output if expect else output.strip().splitlines()[-1].removeprefix("mlflow_run_id=")
 
 
+def assert_served_as_scored(
+    uri: str, registered: str, version: int, data_root, ds: str, records, cache
+) -> None:
+    """Every flight of a scored day: the serving engine's answer for the version equals the batch
+    prediction (to 1e-6)."""
+    import pandas as pd
+
+    from mlcycle.serving.versions import load_version
+
+    engine = load_version(uri, registered, version, Path(cache) / "served")
+    features = pd.read_parquet(Path(data_root) / "features" / f"ds={ds}")
+    batch = pd.read_parquet(Path(records) / "predictions" / f"ds={ds}")
+    served = pd.DataFrame({"flight_id": features["flight_id"], "served": engine.predict(features)})
+    both = batch.merge(served, on="flight_id", validate="one_to_one")
+    assert len(both) == len(batch) == len(features) > 0
+    assert (both["served"] - both["prediction"]).abs().max() < 1e-6
+
+
 def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, capsys, usecases_copy):
     from mlflow import MlflowClient
 
@@ -374,6 +392,8 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert predictions.count() == ROWS_PER_DAY
     assert {r.model_version for r in predictions.select("model_version").distinct().collect()} == {str(v1)}
     assert predictions.where("prediction IS NULL").count() == 0
+    # the serving engine, from the registry without a JVM, answers every flight as the batch did
+    assert_served_as_scored(uri, MODEL, v1, data_root, DAYS[-1], records, tmp_path)
     gate = json.loads(Path(f"{records}/gates/predictions/ds={DAYS[-1]}.json").read_text())
     assert (gate["success"], gate["rows"], gate["flights"], gate["failed"]) == (
         True,

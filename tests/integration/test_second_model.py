@@ -11,7 +11,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_model_path import AT, DAYS, ROWS_PER_DAY, data_root, feature_rows, run_job  # noqa: F401
+from test_model_path import (  # noqa: F401
+    AT,
+    DAYS,
+    ROWS_PER_DAY,
+    assert_served_as_scored,
+    data_root,
+    feature_rows,
+    run_job,
+)
 
 from mlcycle import registry
 from mlcycle.evaluation import Rules
@@ -140,6 +148,8 @@ def test_the_late_arrival_classifier_lives_beside_air_time(
     verdict = json.loads((records / "gates" / "predictions" / f"ds={day}.json").read_text())
     assert verdict["success"] is True and verdict["model"] == "late_arrival"
     assert (other / "part-0.parquet").read_bytes() == b"air_time's own file"
+    # the serving engine answers every flight with the chance of a late arrival the batch gave
+    assert_served_as_scored(uri, MODEL, v1, data_root, day, records, tmp_path)
 
     # 4. Monitored against the actual arrivals: AUC and log loss, recomputed here.
     run_job(capsys, "monitoring.py", "--ds", day, "--data-root", data_root, "--model", "late_arrival")
