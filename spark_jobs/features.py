@@ -6,7 +6,9 @@ day (``build_day``, for flights ``spark_jobs/flights/day.py``) and its folder na
     spark-submit spark_jobs/features.py --ds 2013-01-02 --data-root /path/to/data
 
 The gate verdict is kept under ``gates/features/ds=D.json`` (Data Docs under ``data_docs/features/ds=D/``);
-a rejected day is not written and the job exits with ``GATE_FAILED_EXIT``.
+a rejected day is not written and the job exits with ``GATE_FAILED_EXIT``. A day that passes writes
+its feature views (``feature_views/<view>/ds=D``, what the scoring service looks requests up in)
+and then its table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from mlcycle.quality.gates import docs_dir, enforce, run_suite, write_result
 from mlcycle.specs import find_usecase
 from spark_jobs.common import overwrite_partitions, run_gated_day
 
+VIEWS = "feature_views"  # under the data root: <view>/ds=D
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,9 +32,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def write_views(views: dict, data_root: str, ds: str) -> None:
+    """Each feature view of the day under ``feature_views/<view>/ds=D`` (the partition replaced
+    whole): what the scoring service looks requests up in."""
+    from pyspark.sql import functions as F
+
+    for name, view in views.items():
+        if "ds" not in view.columns:
+            view = view.withColumn("ds", F.lit(ds).cast("date"))
+        overwrite_partitions(view.coalesce(1), data_root, f"{VIEWS}/{name}")
+
+
 def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
     usecase = usecase or find_usecase()
-    features, history_days = usecase.code_module().build_day(spark, data_root, ds)
+    features, history_days, views = usecase.code_module().build_day(spark, data_root, ds)
     print(f"build_features ds={ds}: history of {history_days} day(s) before it")
     features = features.cache()
     try:
@@ -50,6 +65,8 @@ def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
             history_days=history_days,
         )
         enforce(result, partition=f"ds={ds}")
+        # the views first, the table last: a day whose features are there has its views too
+        write_views(views, data_root, ds)
         overwrite_partitions(features, data_root, "features")
         return rows
     finally:

@@ -7,8 +7,11 @@ only; each imports its module when called, so naming the package costs nothing.
 - ``raw_schema(dataset)``, ``read_raw(spark, path, schema)``, ``validated(dataset, df, ds)``: how
   a landed file is read strictly, and its kept rows typed for ``validated/`` (``schemas.py``,
   ``features.py``); ``CORRUPT_RECORD`` is the column of a malformed line;
-- ``build_day(spark, data_root, ds)``: the feature rows of a day and the days of history behind
-  them (``day.py``).
+- ``build_day(spark, data_root, ds)``: the feature rows of a day, the days of history behind
+  them, and the day's feature views they were assembled from (``day.py``);
+- ``request_fields(request)``: a scoring request turned into the fields a flight is scheduled
+  with, or a ``ValueError`` naming the field and the rule (``online.py``); ``feature_spec()``: how
+  the features are found from those fields and the views (``project.py``).
 """
 
 from __future__ import annotations
@@ -50,3 +53,15 @@ def build_day(spark, data_root: str, ds: str):
     from spark_jobs.flights.day import build_day
 
     return build_day(spark, data_root, ds)
+
+
+def request_fields(request: dict) -> dict:
+    from spark_jobs.flights.online import request_fields
+
+    return request_fields(request)
+
+
+def feature_spec():
+    from spark_jobs.flights import project
+
+    return project

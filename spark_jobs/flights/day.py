@@ -10,7 +10,7 @@ from pathlib import Path
 
 from spark_jobs.common import existing_partitions, read_partitions
 from spark_jobs.flights import project
-from spark_jobs.flights.features import VALIDATED, build_features, read_raw
+from spark_jobs.flights.features import VALIDATED, assemble, feature_views, read_raw
 from spark_jobs.flights.schemas import CORRUPT_RECORD, RAW_SCHEMAS, planes_schema
 
 
@@ -50,10 +50,15 @@ def read_planes(spark, data_root: str):
 
 
 def build_day(spark, data_root: str, ds: str):
-    """(the feature rows of ``ds``, the days of history they were built on)."""
+    """(the feature rows of ``ds``, the days of history they were built on, the day's feature
+    views they were assembled from: what the scoring service looks a request up in)."""
+    from pyspark.sql import functions as F
+
     flights = read_validated(spark, data_root, "flights", ds)
     weather = read_validated(spark, data_root, "weather", ds)
     history, history_days = read_history(spark, data_root, ds)
     if history is not None:
         flights = flights.unionByName(history)
-    return build_features(flights, weather, ds, planes=read_planes(spark, data_root)), history_days
+    views = feature_views(flights, weather, ds, planes=read_planes(spark, data_root))
+    features = assemble(flights.where(F.col("ds") == F.lit(ds).cast("date")), views)
+    return features, history_days, views

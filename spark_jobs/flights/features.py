@@ -13,7 +13,18 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS, HISTORY_DAYS, KEY, LABEL, NUMERIC
+from spark_jobs.flights.project import (
+    DEFAULTS,
+    DERIVED,
+    FEATURE_TABLE_COLUMNS,
+    HISTORY_DAYS,
+    KEPT,
+    KEY,
+    LABEL,
+    LOOKUPS,
+    NUMERIC,
+    REQUEST_FIELDS,
+)
 from spark_jobs.flights.schemas import CORRUPT_RECORD, TIMESTAMP_FORMAT
 
 # Surface wind at a New York airport never comes near this; the upstream holds one reading of
@@ -161,62 +172,79 @@ def plane_facts(planes: DataFrame, ds: str) -> DataFrame:
     ).dropDuplicates(["tailnum"])
 
 
-def build_features(
-    flights: DataFrame, weather: DataFrame, ds: str, planes: DataFrame | None = None
-) -> DataFrame:
-    """The feature table of day ``ds``: one row per scheduled flight, exactly
-    ``FEATURE_TABLE_COLUMNS``.
+def route_facts(flights: DataFrame, ds: str) -> DataFrame:
+    """Per route flown on ``ds`` or in the days before it that ``flights`` holds: its distance (as
+    the latest day flown gives it: a route's distance changed once in 2013, to EGE) and its
+    history (``route_history``: days before ``ds`` only)."""
+    from pyspark.sql import Window
 
-    Only what is known when the flight is scheduled: route, carrier, the scheduled hour and
-    date, how far the day is from a holiday, the weather observed at the origin at the scheduled
-    departure hour (joined on the ``time_hour`` instant, so the autumn clock change cannot pair a
-    flight with the wrong hour), the route's and the carrier's air times over the previous
-    ``HISTORY_DAYS`` days (``route_history``: days before ``ds`` only), and the plane's age,
-    engine and seats (``planes``). ``flights`` may hold other days: only ``ds`` is built, and only
-    earlier days feed the statistics. Missing history, weather or plane facts stay null. The label
-    ``air_time`` is null when the flight did not fly (cancelled: no departure; diverted: no arrival
-    at its destination).
-    """
     day = _day(ds)
-    flights_of_day = flights.where(F.col("ds") == day)
-    weather_of_day = hourly_weather(weather.where(F.col("ds") == day))
-    by_route, by_carrier_route = route_history(flights, ds)
-    joined = (
-        flights_of_day.join(weather_of_day, on=["origin", "time_hour"], how="left")
-        .join(by_route, on=["origin", "dest"], how="left")
-        .join(by_carrier_route, on=["carrier", "origin", "dest"], how="left")
+    known = flights.where((F.col("ds") <= day) & F.col("distance").isNotNull())
+    latest = Window.partitionBy("origin", "dest").orderBy(F.col("ds").desc(), F.col("distance").desc())
+    routes = (
+        known.select("origin", "dest", "ds", F.col("distance").cast("double").alias("distance"))
+        .withColumn("_latest", F.row_number().over(latest))
+        .where(F.col("_latest") == 1)
+        .select("origin", "dest", "distance")
     )
-    if planes is not None:
-        joined = joined.join(plane_facts(planes, ds), on="tailnum", how="left")
-    else:
-        joined = joined.select(
-            "*",
-            F.lit(None).cast("int").alias("plane_age"),
-            F.lit(None).cast("string").alias("engine"),
-            F.lit(None).cast("int").alias("seats"),
-        )
+    by_route, _ = route_history(flights, ds)
+    return routes.join(by_route, on=["origin", "dest"], how="left")
+
+
+def calendar(spark: SparkSession, ds: str) -> DataFrame:
+    """The day's own features: month, weekday (1 = Sunday ... 7 = Saturday), days to a holiday."""
+    day = _day(ds)
+    return spark.range(1).select(
+        day.alias("ds"),
+        F.month(day).alias("month"),
+        F.dayofweek(day).alias("day_of_week"),
+        F.lit(days_to_holiday(ds)).alias("days_to_holiday"),
+    )
+
+
+def feature_views(
+    flights: DataFrame, weather: DataFrame, ds: str, planes: DataFrame | None = None
+) -> dict[str, DataFrame]:
+    """What the features of day ``ds`` are looked up in, one table per view of ``LOOKUPS``, keyed
+    by what a flight is scheduled with: the carriers and airports known, the weather observed at each airport and hour of the day,
+    each route's distance and history, each carrier's history on a route, each plane, the day.
+    Only what is known when the day's flights are scheduled (history: days before ``ds``)."""
+    spark = flights.sparkSession
+    if planes is None:
+        planes = spark.createDataFrame([], "tailnum string, year int, engine string, seats int")
+    _, by_carrier_route = route_history(flights, ds)
+    known = flights.where(F.col("ds") <= _day(ds))
+    return {
+        "carriers": known.select("carrier").distinct(),
+        "origins": known.select("origin").distinct(),
+        "dests": known.select("dest").distinct(),
+        "weather": hourly_weather(weather.where(F.col("ds") == _day(ds))),
+        "route": route_facts(flights, ds),
+        "carrier_route": by_carrier_route,
+        "plane": plane_facts(planes, ds),
+        "calendar": calendar(spark, ds),
+    }
+
+
+def assemble(flights_of_day: DataFrame, views: dict[str, DataFrame]) -> DataFrame:
+    """The feature table of a day's flights: each flight's request fields, each view's features
+    for the flight's key (``LOOKUPS``; null when the view has none, or ``DEFAULTS``), the derived
+    ones (``DERIVED``), and the outcomes (null when the flight did not fly)."""
+    joined = flights_of_day.select(KEY, "dep_time", "air_time", "arr_delay", *REQUEST_FIELDS)
+    for view, keys, columns in LOOKUPS:
+        if columns:  # a view of keys only says what is known: every flight of the day is
+            joined = joined.join(views[view].select(*keys, *columns), on=list(keys), how="left")
     columns = {
         KEY: F.col(KEY),
         "ds": F.col("ds"),
         LABEL: F.when(F.col("dep_time").isNotNull(), F.col("air_time").cast("double")),
         "arr_delay": F.when(F.col("dep_time").isNotNull(), F.col("arr_delay").cast("double")),
-        "carrier": F.col("carrier"),
-        "origin": F.col("origin"),
-        "dest": F.col("dest"),
-        "distance": F.col("distance"),
-        # sched_dep_time is HHMM; integer division keeps the hour without a string round trip
-        "sched_dep_hour": F.floor(F.col("sched_dep_time") / F.lit(100)),
-        "month": F.month(day),
-        "day_of_week": F.dayofweek(day),  # 1 = Sunday ... 7 = Saturday
-        "days_to_holiday": F.lit(days_to_holiday(ds)),
-        **{name: F.col(name) for name in WEATHER_FEATURES},
-        "route_air_time_mean": F.col("route_air_time_mean"),
-        "route_flights": F.coalesce(F.col("route_flights"), F.lit(0.0)),
-        "carrier_route_air_time_mean": F.col("carrier_route_air_time_mean"),
-        "engine": F.col("engine"),
-        "plane_age": F.col("plane_age"),
-        "seats": F.col("seats"),
+        **{field: F.col(field) for field in KEPT},
+        **{name: F.floor(F.col(field) / F.lit(divisor)) for name, field, divisor in DERIVED},
+        **{c: F.col(c) for _, _, cols in LOOKUPS for c in cols},
     }
+    for name, value in DEFAULTS.items():
+        columns[name] = F.coalesce(columns[name], F.lit(value))
     numeric = set(NUMERIC)
     return joined.select(
         *[
@@ -224,3 +252,23 @@ def build_features(
             for name in FEATURE_TABLE_COLUMNS
         ]
     )
+
+
+def build_features(
+    flights: DataFrame, weather: DataFrame, ds: str, planes: DataFrame | None = None
+) -> DataFrame:
+    """The feature table of day ``ds``: one row per scheduled flight, exactly
+    ``FEATURE_TABLE_COLUMNS``, assembled from the day's ``feature_views``.
+
+    Only what is known when the flight is scheduled: route, carrier, the scheduled hour and
+    date, how far the day is from a holiday, the weather observed at the origin at the scheduled
+    departure hour (joined on the ``time_hour`` instant, so the autumn clock change cannot pair a
+    flight with the wrong hour), the route's distance and the route's and the carrier's air times
+    over the previous ``HISTORY_DAYS`` days (``route_history``: days before ``ds`` only), and the
+    plane's age, engine and seats (``planes``). ``flights`` may hold other days: only ``ds`` is
+    built, and only earlier days feed the statistics. Missing history, weather or plane facts stay
+    null. The label ``air_time`` is null when the flight did not fly (cancelled: no departure;
+    diverted: no arrival at its destination).
+    """
+    flights_of_day = flights.where(F.col("ds") == _day(ds))
+    return assemble(flights_of_day, feature_views(flights, weather, ds, planes))

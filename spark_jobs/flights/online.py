@@ -1,0 +1,79 @@
+"""A scoring request of the flights use case, as a scheduler knows a flight, turned into the fields
+the feature table's rows are keyed by (``project.REQUEST_FIELDS``). Plain Python: the scoring
+service imports it without Spark.
+
+A request: ``carrier`` (e.g. ``"B6"``), ``flight`` (its number), ``tailnum`` (the plane, may be
+null: not yet assigned), ``origin`` and ``dest`` (airport codes), ``sched_dep`` (the scheduled
+departure, local time at the origin, ``YYYY-MM-DDTHH:MM``). Every New York airport of the data is
+on New York time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+TIMEZONE = ZoneInfo("America/New_York")
+FIELDS = ("carrier", "flight", "tailnum", "origin", "dest", "sched_dep")
+_CARRIER = re.compile(r"[A-Z0-9]{2}")
+_AIRPORT = re.compile(r"[A-Z]{3}")
+_TAIL = re.compile(r"[A-Z0-9]{2,6}")
+
+
+class BadRequest(ValueError):
+    """A request that breaks a rule: ``field`` names the field, the message the rule."""
+
+    def __init__(self, field: str, rule: str):
+        super().__init__(f"{field}: {rule}")
+        self.field, self.rule = field, rule
+
+
+def request_fields(request) -> dict:
+    """``{"ds", "carrier", "flight", "tailnum", "origin", "dest", "sched_dep_time", "time_hour"}``:
+    ``sched_dep_time`` as the upstream writes it (HHMM), ``time_hour`` the scheduled hour as an
+    instant (seconds since the epoch, UTC), the key of the weather at the origin."""
+    if not isinstance(request, dict):
+        raise BadRequest("request", "must be a JSON object of " + ", ".join(FIELDS))
+    unknown = sorted(set(request) - set(FIELDS))
+    if unknown:
+        raise BadRequest(unknown[0], "is not a field of a request (" + ", ".join(FIELDS) + ")")
+    for field in FIELDS:
+        if field not in request and field != "tailnum":
+            raise BadRequest(field, "is missing")
+    carrier = _text(request, "carrier", _CARRIER, "two capital letters or digits, e.g. B6")
+    origin = _text(request, "origin", _AIRPORT, "an airport code of three capital letters, e.g. JFK")
+    dest = _text(request, "dest", _AIRPORT, "an airport code of three capital letters, e.g. LAX")
+    tailnum = request.get("tailnum")
+    if tailnum is not None:
+        tailnum = _text(
+            request, "tailnum", _TAIL, "a tail number of 2 to 6 capital letters or digits, or null"
+        )
+    flight = request["flight"]
+    if isinstance(flight, bool) or not isinstance(flight, int) or not 1 <= flight <= 9999:
+        raise BadRequest("flight", "must be a whole number from 1 to 9999")
+    raw = request["sched_dep"]
+    try:
+        if not isinstance(raw, str):
+            raise ValueError
+        local = dt.datetime.strptime(raw, "%Y-%m-%dT%H:%M")
+    except ValueError:
+        raise BadRequest("sched_dep", "must be the local departure time as YYYY-MM-DDTHH:MM") from None
+    hour = local.replace(minute=0, tzinfo=TIMEZONE)
+    return {
+        "ds": local.date().isoformat(),
+        "carrier": carrier,
+        "flight": flight,
+        "tailnum": tailnum,
+        "origin": origin,
+        "dest": dest,
+        "sched_dep_time": local.hour * 100 + local.minute,
+        "time_hour": int(hour.timestamp()),
+    }
+
+
+def _text(request: dict, field: str, pattern: re.Pattern, rule: str) -> str:
+    value = request.get(field)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise BadRequest(field, f"must be {rule}")
+    return value
