@@ -1,0 +1,469 @@
+"""The scoring service: every model of the catalog answered by its ``champion``, over HTTP + JSON.
+
+- ``POST /v1/models/<model>/predict`` with one request (a JSON object) or ``{"flights": [...]}``
+  (at most ``max_batch``): every answer names the model, the registered name, the version and a
+  request id; a batch is answered by one version, whole.
+- ``GET /health``: which version each model serves, whether it is the registry's champion of the
+  moment, and why not (``ok``; ``degraded``: answering, not all with the champion of the moment;
+  ``unavailable``, 503: a model has nothing to answer with); ``GET /metrics``: Prometheus' text format.
+- A bearer token is needed for the predictions (401 without it or with another one).
+
+The registry is followed (``Follower``): when ``champion`` moves, the new version is read in the
+background and takes over between two requests; one that fails to load leaves the current one
+serving, and ``/health`` and the log say why; the MLflow server being down changes nothing for the
+versions loaded. While a challenger waits for its sign-off (the ``challenger`` alias), every
+request is also scored with it, in the shadow: its answer is logged, never returned.
+
+Every request is logged, append-only, per model and day
+(``<data root>/models/<model>/requests/ds=D/<process>.jsonl``): what was asked, the features, the
+champion's answer and the shadow's, for monitoring to join with what happened.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from mlcycle.serving.features import FeatureStore, RequestError
+
+log = logging.getLogger("mlcycle.serving")
+
+MAX_BODY = 4 * 1024 * 1024
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass(frozen=True)
+class Served:
+    version: int
+    engine: object
+    loaded_at: float
+
+
+@dataclass
+class Slot:
+    """One model: the version it serves, the shadow, and what went wrong last."""
+
+    model: object  # mlcycle.specs.Model
+    champion: Served | None = None
+    shadow: Served | None = None
+    wanted: int | None = None  # the registry's champion, last seen
+    problem: str | None = None
+
+
+class RequestLog:
+    """Append-only JSON lines per model and day, one file per process: a line is written whole and
+    flushed before the answer leaves, so a restart loses nothing answered."""
+
+    def __init__(self, data_root: str | Path):
+        self.data_root = Path(data_root)
+        self.name = f"{socket.gethostname()}-{os.getpid()}.jsonl"
+        self._files: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+
+    def write(self, model: str, ds: str, records: list[dict]) -> None:
+        text = "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in records)
+        with self._lock:
+            handle = self._files.get((model, ds))
+            if handle is None:
+                folder = self.data_root / "models" / model / "requests" / f"ds={ds}"
+                folder.mkdir(parents=True, exist_ok=True)
+                handle = open(folder / self.name, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+                self._files[(model, ds)] = handle
+            handle.write(text)
+            handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()
+
+
+@dataclass
+class Metrics:
+    requests: dict = field(default_factory=dict)  # (model, code) -> count
+    rows: dict = field(default_factory=dict)  # model -> flights answered
+    latency: dict = field(default_factory=dict)  # model -> [bucket counts..., sum, count]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def observe(self, model: str, code: int, seconds: float, rows: int) -> None:
+        with self.lock:
+            self.requests[(model, code)] = self.requests.get((model, code), 0) + 1
+            self.rows[model] = self.rows.get(model, 0) + rows
+            counts = self.latency.setdefault(model, [0] * len(BUCKETS) + [0.0, 0])
+            for i, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    counts[i] += 1
+            counts[-2] += seconds
+            counts[-1] += 1
+
+    def text(self, slots: dict[str, Slot]) -> str:
+        lines = [
+            "# HELP mlcycle_serving_requests_total Prediction requests by model and HTTP status.",
+            "# TYPE mlcycle_serving_requests_total counter",
+        ]
+        with self.lock:
+            for (model, code), n in sorted(self.requests.items()):
+                lines.append(f'mlcycle_serving_requests_total{{model="{model}",code="{code}"}} {n}')
+            lines += [
+                "# HELP mlcycle_serving_errors_total Prediction requests answered with an error.",
+                "# TYPE mlcycle_serving_errors_total counter",
+            ]
+            errors: dict[str, int] = {}
+            for (model, code), n in self.requests.items():
+                if code >= 400:
+                    errors[model] = errors.get(model, 0) + n
+            for model in sorted(slots):
+                lines.append(f'mlcycle_serving_errors_total{{model="{model}"}} {errors.get(model, 0)}')
+            lines += [
+                "# HELP mlcycle_serving_flights_total Flights answered.",
+                "# TYPE mlcycle_serving_flights_total counter",
+            ]
+            for model, n in sorted(self.rows.items()):
+                lines.append(f'mlcycle_serving_flights_total{{model="{model}"}} {n}')
+            lines += [
+                "# HELP mlcycle_serving_latency_seconds Time to answer a prediction request.",
+                "# TYPE mlcycle_serving_latency_seconds histogram",
+            ]
+            for model, counts in sorted(self.latency.items()):
+                for bound, n in zip(BUCKETS, counts, strict=False):
+                    lines.append(
+                        f'mlcycle_serving_latency_seconds_bucket{{model="{model}",le="{bound}"}} {n}'
+                    )
+                lines.append(
+                    f'mlcycle_serving_latency_seconds_bucket{{model="{model}",le="+Inf"}} {counts[-1]}'
+                )
+                lines.append(f'mlcycle_serving_latency_seconds_sum{{model="{model}"}} {counts[-2]}')
+                lines.append(f'mlcycle_serving_latency_seconds_count{{model="{model}"}} {counts[-1]}')
+        lines += [
+            "# HELP mlcycle_serving_version The version each model serves (0: none yet).",
+            "# TYPE mlcycle_serving_version gauge",
+        ]
+        for name, slot in sorted(slots.items()):
+            served = slot.champion.version if slot.champion else 0
+            lines.append(f'mlcycle_serving_version{{model="{name}",role="champion"}} {served}')
+            shadow = slot.shadow.version if slot.shadow else 0
+            lines.append(f'mlcycle_serving_version{{model="{name}",role="shadow"}} {shadow}')
+        return "\n".join(lines) + "\n"
+
+
+class Scorer:
+    """The models, their versions, the features and the log, without the HTTP."""
+
+    def __init__(self, models: list, data_root: str | Path, load, aliases, max_batch: int = 1000):
+        """``load(model, version)`` gives an engine; ``aliases(model)`` gives the registry's
+        ``(champion, challenger)`` versions (None where unset)."""
+        self.slots = {m.name: Slot(m) for m in models}
+        self.load, self.aliases = load, aliases
+        self.max_batch = max_batch
+        self.stores: dict[str, FeatureStore] = {}
+        for m in models:
+            if m.usecase.name not in self.stores:
+                self.stores[m.usecase.name] = FeatureStore(data_root, m.usecase)
+        self.log = RequestLog(data_root)
+        self.metrics = Metrics()
+        self.registry_problem: str | None = None
+        self.last_look: float | None = None
+
+    # ---------------------------------------------------------------------------- the registry
+    def follow_once(self) -> None:
+        """Look at the registry once; load what changed; never stop serving what is loaded."""
+        for name, slot in self.slots.items():
+            try:
+                champion, challenger = self.aliases(slot.model)
+            except Exception as exc:  # the registry is down or refuses: keep what is loaded
+                self.registry_problem = f"the registry did not answer: {exc}"
+                log.warning("%s: %s", name, self.registry_problem)
+                return
+            slot.wanted = champion
+            slot.champion = self._bring(slot, slot.champion, champion, "champion")
+            shadow = challenger if challenger not in (None, champion) else None
+            slot.shadow = self._bring(slot, slot.shadow, shadow, "shadow")
+        self.registry_problem = None
+        self.last_look = time.time()
+
+    def _bring(self, slot: Slot, current: Served | None, version: int | None, role: str) -> Served | None:
+        if version is None:
+            if role == "champion" and current is not None:
+                return current  # no champion any more: keep answering with the last one
+            return None
+        if current is not None and current.version == version:
+            if role == "champion":
+                slot.problem = None
+            return current
+        try:
+            engine = self.load(slot.model, version)
+        except Exception as exc:
+            problem = f"version {version} ({role}) failed to load: {type(exc).__name__}: {exc}"
+            if role == "champion":
+                slot.problem = problem
+            log.error(
+                "%s: %s; %s",
+                slot.model.name,
+                problem,
+                "still serving " + (f"version {current.version}" if current else "nothing"),
+            )
+            return current
+        log.info("%s: now serving version %s as %s", slot.model.name, version, role)
+        if role == "champion":
+            slot.problem = None
+        return Served(version, engine, time.time())
+
+    def health(self) -> dict:
+        models = {}
+        for name, slot in self.slots.items():
+            serving = slot.champion.version if slot.champion else None
+            models[name] = {
+                "registered_name": slot.model.registered_name,
+                "version": serving,
+                "champion": slot.wanted,
+                "current": serving is not None and serving == slot.wanted,
+                "shadow": slot.shadow.version if slot.shadow else None,
+                "problem": slot.problem,
+            }
+        # unavailable: a model has nothing to answer with (503, a probe may act on it);
+        # degraded: every model answers, but not all with the registry's champion of the moment,
+        # or the registry did not answer (200: restarting would not help)
+        if any(m["version"] is None for m in models.values()):
+            status = "unavailable"
+        elif self.registry_problem or not all(m["current"] for m in models.values()):
+            status = "degraded"
+        else:
+            status = "ok"
+        return {
+            "status": status,
+            "models": models,
+            "registry": self.registry_problem or "reachable",
+            "last_look": self.last_look,
+        }
+
+    # ---------------------------------------------------------------------------- answers
+    def predict(self, name: str, body) -> tuple[int, dict]:
+        request_id = uuid.uuid4().hex
+        slot = self.slots.get(name)
+        if slot is None:
+            return 404, _error(
+                request_id, "model", f"no model {name!r}: one of {', '.join(sorted(self.slots))}"
+            )
+        served, shadow = slot.champion, slot.shadow  # read once: one version answers the batch
+        if served is None:
+            return 503, _error(request_id, "model", f"{name} has no champion loaded yet")
+        single = not (isinstance(body, dict) and "flights" in body)
+        flights = [body] if single else body["flights"]
+        if not isinstance(flights, list) or not flights:
+            return 400, _error(request_id, "flights", "must be a non-empty list of requests")
+        if len(flights) > self.max_batch:
+            return 413, _error(
+                request_id, "flights", f"holds {len(flights)} requests, at most {self.max_batch}"
+            )
+        store = self.stores[slot.model.usecase.name]
+        fields, rows = [], []
+        for i, flight in enumerate(flights):
+            try:
+                f, row = store.features(flight)
+            except RequestError as exc:
+                where = exc.field if single else f"flights[{i}].{exc.field}"
+                return 422 if exc.field != "request" else 400, _error(request_id, where, exc.rule)
+            fields.append(f)
+            rows.append(row)
+        predictions = served.engine.predict(rows)
+        shadowed = shadow.engine.predict(rows) if shadow is not None else None
+        now = time.time()
+        by_day: dict[str, list[dict]] = {}
+        for i, f in enumerate(fields):
+            by_day.setdefault(f["ds"], []).append(
+                {
+                    "request_id": request_id,
+                    "at": now,
+                    "fields": f,
+                    "features": rows[i],
+                    "version": served.version,
+                    "prediction": float(predictions[i]),
+                    "shadow_version": shadow.version if shadow else None,
+                    "shadow_prediction": float(shadowed[i]) if shadowed is not None else None,
+                }
+            )
+        for ds, records in by_day.items():
+            self.log.write(name, ds, records)
+        answer = {
+            "model": name,
+            "registered_name": slot.model.registered_name,
+            "version": served.version,
+            "request_id": request_id,
+        }
+        if single:
+            answer["prediction"] = float(predictions[0])
+        else:
+            answer["predictions"] = [float(p) for p in predictions]
+        return 200, answer
+
+
+def _error(request_id: str, field_name: str, rule: str) -> dict:
+    return {"request_id": request_id, "error": {"field": field_name, "rule": rule}}
+
+
+class Follower(threading.Thread):
+    """Looks at the registry every ``interval`` seconds."""
+
+    def __init__(self, scorer: Scorer, interval: float = 1.0):
+        super().__init__(name="registry-follower", daemon=True)
+        self.scorer, self.interval = scorer, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.scorer.follow_once()
+            except Exception:  # noqa: BLE001 (the follower must outlive any one look)
+                log.exception("registry look failed")
+            self.stopped.wait(self.interval)
+
+
+def make_server(scorer: Scorer, host: str, port: int, token: str) -> ThreadingHTTPServer:
+    expected = f"Bearer {token}".encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "mlcycle-serving"
+
+        def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(self, code: int, payload, content_type: str = "application/json") -> None:
+            body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802 (the base class's name)
+            if self.path == "/health":
+                health = scorer.health()
+                self._send(503 if health["status"] == "unavailable" else 200, health)
+            elif self.path == "/metrics":
+                self._send(200, scorer.metrics.text(scorer.slots), "text/plain; version=0.0.4")
+            else:
+                self._send(404, {"error": {"field": "path", "rule": "GET /health or /metrics"}})
+
+        def do_POST(self):  # noqa: N802
+            started = time.perf_counter()
+            parts = self.path.strip("/").split("/")
+            model = (
+                parts[2]
+                if len(parts) == 4 and parts[:2] == ["v1", "models"] and parts[3] == "predict"
+                else None
+            )
+            code, answer, rows = self._answer(model)
+            self._send(code, answer)
+            scorer.metrics.observe(model or "?", code, time.perf_counter() - started, rows)
+
+        def _answer(self, model):
+            request_id = uuid.uuid4().hex
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self.close_connection = True
+                return 413, _error(request_id, "body", f"{length} bytes, at most {MAX_BODY}"), 0
+            body = self.rfile.read(length) if length else b""
+            if not hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected):
+                return 401, _error(request_id, "Authorization", "a bearer token of this service is needed"), 0
+            if model is None:
+                return 404, _error(request_id, "path", "POST /v1/models/<model>/predict"), 0
+            try:
+                parsed = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return 400, _error(request_id, "body", f"not JSON: {exc}"), 0
+            try:
+                code, answer = scorer.predict(model, parsed)
+            except Exception as exc:  # noqa: BLE001 (a request must never take the service down)
+                log.exception("request %s failed", request_id)
+                return 500, _error(request_id, "server", f"{type(exc).__name__}: {exc}"), 0
+            rows = len(answer.get("predictions", [])) + ("prediction" in answer)
+            return code, answer, rows
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def registry_aliases(tracking_uri: str):
+    """``aliases(model)``: the registry's (champion, challenger) versions of a model, None where
+    unset or the model is not registered yet."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+
+    def aliases(model) -> tuple[int | None, int | None]:
+        try:
+            found = client.get_registered_model(model.registered_name).aliases
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None, None
+            raise
+        return tuple(int(found[a]) if a in found else None for a in ("champion", "challenger"))
+
+    return aliases
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from mlcycle.config import settings as platform_settings
+    from mlcycle.serving.versions import load_version
+    from mlcycle.specs import catalog
+
+    parser = argparse.ArgumentParser(description="The scoring service of every model's champion")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--data-root", default=None, help="default: the platform's data root")
+    parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between looks at the registry")
+    parser.add_argument("--max-batch", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    token = os.environ.get("MLCYCLE_SERVING_TOKEN", "")
+    token_file = os.environ.get("MLCYCLE_SERVING_TOKEN_FILE")
+    if not token and token_file:
+        token = Path(token_file).read_text().strip()
+    if not token:
+        parser.error("no token: set MLCYCLE_SERVING_TOKEN or MLCYCLE_SERVING_TOKEN_FILE")
+    settings = platform_settings()
+    data_root = args.data_root or settings.data_root
+    uri = args.tracking_uri or settings.tracking_uri
+    # a registry that does not answer must not hold a look for minutes: the loaded versions serve
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    cache = Path(data_root) / "serving" / "versions"
+    models = list(catalog().models.values())
+    scorer = Scorer(
+        models,
+        data_root,
+        load=lambda model, version: load_version(uri, model.registered_name, version, cache),
+        aliases=registry_aliases(uri),
+        max_batch=args.max_batch,
+    )
+    scorer.follow_once()
+    Follower(scorer, args.interval).start()
+    server = make_server(scorer, args.host, args.port, token)
+    log.info("serving %s on http://%s:%s", ", ".join(scorer.slots), args.host, server.server_address[1])
+    try:
+        server.serve_forever()
+    finally:
+        scorer.log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
