@@ -82,6 +82,9 @@ def _print_addresses() -> None:
         f"Airflow UI  {env['MLCYCLE_AIRFLOW_URL']}   (login admin/{pw['admin']}, {approver}/{pw.get(approver)})"
     )
     print(f"MLflow UI   {env['MLFLOW_TRACKING_URI']}")
+    print(
+        f"Scoring     {env['MLCYCLE_SERVING_URL']}/v1/models/<model>/predict   (bearer token in {env['MLCYCLE_SERVING_TOKEN_FILE']})"
+    )
     print(f"Data        {settings().data_root}")
 
 

@@ -31,7 +31,7 @@ from mlcycle.config import REPO_ROOT, settings, spark_conf, switched_on
 SQLITE_CONNECT_ARGS = {"timeout": 20}
 SQLITE_CONNECT_ARGS_ASYNC = {"timeout": 20}
 
-COMPONENTS = ("mlflow", "spark-connect", "api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("mlflow", "spark-connect", "api-server", "scheduler", "dag-processor", "triggerer", "serving")
 CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 # User name -> role of the simple auth manager. Every approver of a model of the catalog (its
 # ``[sign_off] approvers``) is added as an "op"; "analyst" is an "op" who is not an approver (may
@@ -48,6 +48,7 @@ class Ports:
     airflow: int
     mlflow: int
     spark_connect: int
+    serving: int
 
 
 def ports() -> Ports:
@@ -55,6 +56,7 @@ def ports() -> Ports:
         airflow=int(os.environ.get("MLCYCLE_AIRFLOW_PORT", "8080")),
         mlflow=int(os.environ.get("MLCYCLE_MLFLOW_PORT", "5000")),
         spark_connect=int(os.environ.get("MLCYCLE_SPARK_CONNECT_PORT", "15002")),
+        serving=int(os.environ.get("MLCYCLE_SERVING_PORT", "8790")),
     )
 
 
@@ -114,6 +116,25 @@ def passwords() -> dict[str, str]:
     return out
 
 
+def serving_token_file() -> Path:
+    return _home() / "serving" / "token"
+
+
+def serving_token() -> str:
+    """The bearer token of the scoring service: ``MLCYCLE_SERVING_TOKEN`` when set, else a random
+    one made the first time and kept in ``<MLCYCLE_HOME>/serving/token`` (git-ignored, mode 600)."""
+    from_env = os.environ.get("MLCYCLE_SERVING_TOKEN", "").strip()
+    path = serving_token_file()
+    kept = path.read_text().strip() if path.exists() else ""
+    token = from_env or kept or secrets.token_urlsafe(24)
+    if token != kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(token)
+    return token
+
+
 def stack_env() -> dict[str, str]:
     """The environment of every component, and of anything that talks to them."""
     home = _home()
@@ -129,6 +150,8 @@ def stack_env() -> dict[str, str]:
             "MLCYCLE_DATA_ROOT": settings().data_root,
             "MLCYCLE_AIRFLOW_URL": f"http://127.0.0.1:{p.airflow}",
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{p.mlflow}",
+            "MLCYCLE_SERVING_URL": f"http://127.0.0.1:{p.serving}",
+            "MLCYCLE_SERVING_TOKEN_FILE": str(serving_token_file()),
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
             "SPARK_LOCAL_IP": "127.0.0.1",
@@ -220,6 +243,18 @@ def _commands(env: dict[str, str]) -> dict[str, list[str]]:
         "scheduler": [str(bin_dir / "airflow"), "scheduler"],
         "dag-processor": [str(bin_dir / "airflow"), "dag-processor"],
         "triggerer": [str(bin_dir / "airflow"), "triggerer"],
+        # the scoring service of every model's champion (mlcycle.serving.service)
+        "serving": [
+            sys.executable,
+            "-m",
+            "mlcycle.serving.service",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p.serving),
+            "--interval",
+            os.environ.get("MLCYCLE_SERVING_INTERVAL", "2"),
+        ],
     }
 
 
@@ -277,6 +312,7 @@ def check_prerequisites() -> None:
     wanted = [("Airflow", p.airflow, "MLCYCLE_AIRFLOW_PORT"), ("MLflow", p.mlflow, "MLCYCLE_MLFLOW_PORT")]
     if spark_connect_enabled():
         wanted.append(("the Spark Connect server", p.spark_connect, "MLCYCLE_SPARK_CONNECT_PORT"))
+    wanted.append(("the scoring service", p.serving, "MLCYCLE_SERVING_PORT"))
     for what, port, var in wanted:
         if _port_busy(port):
             raise StackError(
@@ -295,6 +331,7 @@ def _prepare_home() -> None:
     if not secret.exists():
         secret.write_text(secrets.token_urlsafe(32))
     passwords()
+    serving_token()
 
 
 def _link_airflow_config() -> None:
@@ -318,6 +355,8 @@ def _healthy(name: str) -> bool:
     }
     if name == "spark-connect":
         return _pid(name) is not None and _port_busy(p.spark_connect)
+    if name == "serving":  # answering, with or without a champion to serve yet
+        return _pid(name) is not None and _port_busy(p.serving)
     url = urls.get(name)
     if url is None:
         return _pid(name) is not None
@@ -483,7 +522,7 @@ def start(wait: bool = True) -> None:
         if name not in early:
             launch(name)
     if wait:
-        for name in ("mlflow", "spark-connect", "api-server"):
+        for name in ("mlflow", "spark-connect", "api-server", "serving"):
             if name in missing:
                 _wait_healthy(name, timeout=180)
         for name in ("scheduler", "dag-processor", "triggerer"):

@@ -34,6 +34,7 @@ def stack_home(tmp_path_factory, usecases_copy):
             "MLCYCLE_AIRFLOW_PORT": str(_free_port()),
             "MLCYCLE_MLFLOW_PORT": str(_free_port()),
             "MLCYCLE_SPARK_CONNECT_PORT": str(_free_port()),
+            "MLCYCLE_SERVING_PORT": str(_free_port()),
             # The faults these tests cause on purpose are retried after 2 s instead of 30 s, and a
             # training is tuned on one small candidate unless a test asks for the full grid: the
             # tests are about the lifecycle around the model, not its quality.
