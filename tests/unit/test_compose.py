@@ -54,6 +54,7 @@ EXPECTED_SERVICES = {
     "spark-master",
     "spark-worker",
     "spark-connect",
+    "scoring",
     *MLFLOW_SERVICES,
 }
 PROJECT_FOLDERS = ("dags", "plugins", "spark_jobs", "expectations", "mlcycle")
@@ -68,6 +69,7 @@ SECRETS = (
     "MLFLOW_FLASK_SERVER_SECRET_KEY",
     "MLFLOW_ADMIN_PASSWORD",
     "MLFLOW_PIPELINE_PASSWORD",
+    "MLCYCLE_SERVING_TOKEN",
 )
 REQUIRED_REF = re.compile(r"\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*):\?(?P<msg>[^}]+)\}")
 ANY_REF = re.compile(r"\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?[^}]*\}")
@@ -426,6 +428,22 @@ def test_spark_connect_server_drives_the_cluster_and_airflow_reaches_it(services
 
 # ---------------------------------------------------------------------------------------------
 # MLflow: server, authentication, accounts
+
+
+def test_the_scoring_service_follows_the_registry_and_reads_the_shared_data(services, compose):
+    scoring = services["scoring"]
+    command = _command_text(scoring)
+    assert "mlcycle.serving.service" in command and "--port 8790" in command
+    env = _env(scoring)
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["MLCYCLE_SERVING_TOKEN"].startswith("${MLCYCLE_SERVING_TOKEN:?")  # from .env, required
+    airflow_data = _env(services["airflow-scheduler"])["MLCYCLE_DATA_ROOT"]
+    assert env["MLCYCLE_DATA_ROOT"] == airflow_data  # the views and request logs at one path
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in scoring["volumes"]}
+    assert mounts["mlcycle-data"] == airflow_data
+    assert {"./mlcycle", "./spark_jobs", "./usecases"} <= set(mounts)
+    assert "8790:8790" in scoring["ports"]
+    assert scoring["depends_on"]["mlflow"]["condition"] == "service_healthy"
 
 
 def test_mlflow_server_is_reachable_from_airflow(services):
