@@ -36,7 +36,13 @@ def ready(home: str):
     return client()
 
 
-def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200, connect_port: int = 15202) -> None:
+def use(
+    home: str,
+    airflow_port: int = 18280,
+    mlflow_port: int = 15200,
+    connect_port: int = 15202,
+    serving_port: int = 18790,
+) -> None:
     """Point the launcher at the benchmark's stack (call before anything reads the settings)."""
     home_path = Path(home).resolve()
     dags = home_path / "dags"
@@ -52,7 +58,7 @@ def use(home: str, airflow_port: int = 18280, mlflow_port: int = 15200, connect_
             "MLCYCLE_AIRFLOW_PORT": str(airflow_port),
             "MLCYCLE_MLFLOW_PORT": str(mlflow_port),
             "MLCYCLE_SPARK_CONNECT_PORT": str(connect_port),
-            "MLCYCLE_APPROVERS": "approver",
+            "MLCYCLE_SERVING_PORT": str(serving_port),
         }
     )
     for name in ("MLCYCLE_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLCYCLE_AIRFLOW_URL"):
