@@ -7,7 +7,11 @@
 - ``monitoring_slices/ds=D``: the same per value of each of the model's slicing columns;
 - ``drift/ds=D``: the population stability index of each watched feature of the day against the
   training rows of each version (``spark_jobs.drift``; versions trained before profiles were kept
-  have none).
+  have none);
+- ``monitoring_online/ds=D``: the scoring service's answers of the day (its request log,
+  ``requests/ds=D``) against the same outcomes, per version: ``champion`` rows for the answers
+  returned, ``shadow`` rows for a waiting challenger's answers, never returned, with the
+  champion's metrics on the same requests beside them (``champion_<metric>``).
 
 It appends the day's figures to one MLflow run per model version, ``monitoring-<NAME>-v<VERSION>``,
 at step = day of year: the MLflow UI then draws the metric of a version over the season, and a
@@ -53,8 +57,14 @@ def slice_columns(model) -> tuple[str, ...]:
 def _frame(spark, rows: list[dict], columns: tuple[str, ...]):
     from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType
 
-    kinds = {"ds": DateType(), "n_flights": LongType(), "n_predictions": LongType(), "n_actuals": LongType()}
-    text = {"model_name", "model_version", "slice", "value"}
+    kinds = {
+        "ds": DateType(),
+        "n_flights": LongType(),
+        "n_predictions": LongType(),
+        "n_actuals": LongType(),
+        "n_requests": LongType(),
+    }
+    text = {"model_name", "model_version", "slice", "value", "role"}
     schema = StructType(
         [StructField(c, kinds.get(c, StringType() if c in text else DoubleType())) for c in columns]
     )
@@ -108,6 +118,106 @@ def all_metrics(predictions, features, model, slices=()) -> tuple[list[dict], li
         else:
             per_slice.append({**row, "slice": r["slice"], "value": r["value"]})
     return overall, per_slice
+
+
+def online_columns(model) -> tuple[str, ...]:
+    return (
+        "ds",
+        *VERSION,
+        "role",
+        "n_requests",
+        "n_actuals",
+        *model.metrics,
+        "bias",
+        *(f"champion_{m}" for m in model.metrics),
+    )
+
+
+def online_metrics(spark, records: str, features, model, ds: str) -> list[dict]:
+    """The day's logged requests of the scoring service against the outcomes: one dict per
+    version and role (``champion``: the answers returned; ``shadow``: a waiting challenger's, with
+    the champion's metrics over the same requests as ``champion_<metric>``). Every request counts
+    (a flight asked twice, twice); the metrics are over the requests whose outcome is known. None
+    when the service logged nothing that day."""
+    from pathlib import Path
+
+    from pyspark.sql import functions as F
+
+    path = Path(records) / "requests" / f"ds={ds}"
+    if not any(path.glob("*.jsonl")):
+        return []
+    key, label = model.usecase.key, model.label
+    log = spark.read.json(str(path))
+    has_shadow = "shadow_version" in log.columns
+    base = log.select(
+        F.col(f"fields.{key}").alias(key),
+        F.col("version").cast("string").alias("version"),
+        F.col("prediction").cast("double").alias("prediction"),
+        *(
+            [
+                F.col("shadow_version").cast("string").alias("shadow_version"),
+                F.col("shadow_prediction").cast("double").alias("shadow_prediction"),
+            ]
+            if has_shadow
+            else [
+                F.lit(None).cast("string").alias("shadow_version"),
+                F.lit(None).cast("double").alias("shadow_prediction"),
+            ]
+        ),
+    )
+    shadowed = base.where(F.col("shadow_version").isNotNull())
+    answers = (
+        base.select(
+            key, F.lit("champion").alias("role"), F.col("version").alias("model_version"), "prediction"
+        )
+        .unionByName(
+            shadowed.select(
+                key,
+                F.lit("shadow").alias("role"),
+                F.col("shadow_version").alias("model_version"),
+                F.col("shadow_prediction").alias("prediction"),
+            )
+        )
+        .unionByName(
+            shadowed.select(
+                key,
+                F.lit("paired").alias("role"),
+                F.col("shadow_version").alias("model_version"),
+                "prediction",
+            )
+        )
+    )
+    actuals = with_label(features, model).select(key, F.col(label).cast("double").alias(label))
+    joined = answers.join(actuals, on=key, how="left")
+    group = ["role", "model_version"]
+    counts = joined.groupBy(*group).agg(
+        F.count(F.lit(1)).alias("n_requests"),
+        F.count(label).alias("n_actuals"),
+        F.avg(F.col("prediction") - F.col(label)).alias("bias"),
+    )
+    scores = task_metrics(
+        model.task, joined.where(F.col(label).isNotNull()), label, by=group, column="prediction"
+    )
+    rows = []
+    for r in counts.where(F.col("role") != "paired").collect():
+        got = scores.get((r["role"], r["model_version"]), {})
+        paired = scores.get(("paired", r["model_version"]), {}) if r["role"] == "shadow" else {}
+        rows.append(
+            {
+                "model_name": model.registered_name,
+                "model_version": r["model_version"],
+                "role": r["role"],
+                "n_requests": int(r["n_requests"]),
+                "n_actuals": int(r["n_actuals"]),
+                **{m: None if got.get(m) is None else float(got[m]) for m in model.metrics},
+                "bias": None if r["bias"] is None else float(r["bias"]),
+                **{
+                    f"champion_{m}": None if paired.get(m) is None else float(paired[m])
+                    for m in model.metrics
+                },
+            }
+        )
+    return rows
 
 
 def day_metrics(predictions, features, model) -> list[dict]:
@@ -191,6 +301,12 @@ def monitor(args) -> list[dict]:
         top = sorted(drifts, key=lambda d: -d["psi"])[:3]
         print(f"drift ds={args.ds}: largest PSI " + ", ".join(f"{d['feature']}={d['psi']:.3f}" for d in top))
     log_to_mlflow(rows, args.ds, model, slices, drifts)
+
+    online = [{"ds": day, **r} for r in online_metrics(spark, records, features, model, args.ds)]
+    if online:
+        overwrite_partitions(_frame(spark, online, online_columns(model)), records, "monitoring_online")
+        for row in online:
+            print(f"online {model.name} ds={args.ds}: {row}")
     return rows
 
 

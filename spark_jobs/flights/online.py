@@ -30,7 +30,8 @@ class BadRequest(ValueError):
 
 
 def request_fields(request) -> dict:
-    """``{"ds", "carrier", "flight", "tailnum", "origin", "dest", "sched_dep_time", "time_hour"}``:
+    """``{"flight_id", "ds", "carrier", "flight", "tailnum", "origin", "dest", "sched_dep_time",
+    "time_hour"}``:
     ``sched_dep_time`` as the upstream writes it (HHMM), ``time_hour`` the scheduled hour as an
     instant (seconds since the epoch, UTC), the key of the weather at the origin."""
     if not isinstance(request, dict):
@@ -60,14 +61,18 @@ def request_fields(request) -> dict:
     except ValueError:
         raise BadRequest("sched_dep", "must be the local departure time as YYYY-MM-DDTHH:MM") from None
     hour = local.replace(minute=0, tzinfo=TIMEZONE)
+    sched_dep_time = local.hour * 100 + local.minute
     return {
+        # the flight's key as the feature table holds it (features.flight_key): what monitoring
+        # joins the logged request with the flight's outcome on
+        "flight_id": f"{carrier}{flight}-{origin}-{local:%Y%m%d}-{sched_dep_time:04d}",
         "ds": local.date().isoformat(),
         "carrier": carrier,
         "flight": flight,
         "tailnum": tailnum,
         "origin": origin,
         "dest": dest,
-        "sched_dep_time": local.hour * 100 + local.minute,
+        "sched_dep_time": sched_dep_time,
         "time_hour": int(hour.timestamp()),
     }
 

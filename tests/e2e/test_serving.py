@@ -5,9 +5,11 @@ gets the prediction the batch scoring of the same version wrote, and every reque
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,80 @@ def test_every_flight_of_a_day_is_answered_as_the_batch_scored_it(stack, admin, 
         for line in path.read_text().splitlines()
     ]
     assert len(logged) >= len(landed) and {r["version"] for r in logged} == {champion}
+    assert {r["fields"]["flight_id"] for r in logged} == set(batch["flight_id"])  # joinable with outcomes
+
+
+def test_a_steady_stream_goes_through_a_rollback_approved_in_airflow_without_an_error(
+    stack, admin, approver, former_champion, paused
+):
+    """Requests every few milliseconds while a person approves a rollback in Airflow: no request
+    fails, every answer before the switch is the old champion's and every one after it the new
+    one's, a batch is answered by one version, and the switch comes within seconds of the move."""
+    import pandas as pd
+    from stack_state import ROLLBACK, answer_at_once
+    from stack_state import champion as champion_now
+
+    paused("air_time_scoring", "air_time_monitoring")
+    data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    landed = pd.read_csv(data_root / "landing" / "flights" / f"ds={DAY}" / "flights.csv", na_values=["NA"])
+    batch = [_request(r) for r in list(landed.itertuples())[:5]]
+    service, token = (
+        stack["MLCYCLE_SERVING_URL"],
+        Path(stack["MLCYCLE_SERVING_TOKEN_FILE"]).read_text().strip(),
+    )
+    before, target = champion_now(stack), former_champion
+    deadline = time.monotonic() + 60
+    while _get(f"{service}/health")["models"]["air_time"]["version"] != before:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+    answers: list[tuple[float, int, str]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            try:
+                answer = _post(f"{service}/v1/models/air_time/predict", token, {"flights": batch})
+                answers.append((time.time(), answer["version"], answer["request_id"]))
+            except Exception as exc:  # noqa: BLE001 (every failure is counted)
+                errors.append(repr(exc))
+            time.sleep(0.005)
+
+    sender = threading.Thread(target=stream, daemon=True)
+    sender.start()
+    try:
+        run_id = admin.trigger(ROLLBACK, conf={"version": target, "reason": "the stream test"})
+        answer_at_once(approver, ROLLBACK, run_id, "Approve", comment="back to the former champion")
+        assert admin.wait_for_run(ROLLBACK, run_id, timeout=600) == "success"
+        deadline = time.monotonic() + 60
+        while not answers or answers[-1][1] != target:
+            assert time.monotonic() < deadline, answers[-3:]
+            time.sleep(0.1)
+        time.sleep(2)  # and it stays there
+    finally:
+        stop.set()
+        sender.join(timeout=30)
+
+    assert not errors, errors[:5]
+    versions = [v for _, v, _ in answers]
+    first_new = versions.index(target)
+    assert set(versions[:first_new]) == {before} and set(versions[first_new:]) == {target}
+    assert len(versions) > 100
+    # the alias moves inside the promote task: from its start to the first answer of the new one
+    promote = admin.task_instances(ROLLBACK, run_id)["promote"]
+    moved = datetime.fromisoformat(promote["start_date"].replace("Z", "+00:00")).timestamp()
+    switch = answers[first_new][0] - moved
+    print(f"{len(answers)} requests, 0 errors; the first answer of v{target} {switch:.1f} s after the move")
+    assert switch < 10
+    logged = [
+        json.loads(line)
+        for path in (data_root / "models" / "air_time" / "requests" / f"ds={DAY}").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    by_request: dict[str, set[int]] = {}
+    for record in logged:
+        by_request.setdefault(record["request_id"], set()).add(record["version"])
+    streamed = {rid for _, _, rid in answers}
+    assert streamed <= set(by_request)
+    assert all(len(by_request[rid]) == 1 for rid in streamed)  # no batch answered by two versions

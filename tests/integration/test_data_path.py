@@ -111,6 +111,7 @@ def test_every_flight_of_the_day_asked_as_a_request_gets_its_batch_features(data
         key = (
             f"{flight.carrier}{int(flight.flight)}-{flight.origin}-20130102-{int(flight.sched_dep_time):04d}"
         )
+        assert fields["flight_id"] == key  # the key monitoring joins a logged request on
         expected = batch.loc[key]
         for column, value in row.items():
             want = expected[column]

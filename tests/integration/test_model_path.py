@@ -418,6 +418,22 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
         }
         return rows, histories
 
+    # the scoring service's log of the day: each flight asked once, answered by v1 as the batch
+    # did, a waiting challenger (v2) 10 minutes longer in the shadow; and one flight asked twice
+    served = {p.flight_id: p.prediction for p in predictions.collect()}
+    logged = [(flight, prediction) for flight, prediction in served.items()]
+    logged.append(logged[0])
+    log_dir = Path(records) / "requests" / f"ds={DAYS[-1]}"
+    log_dir.mkdir(parents=True)
+    (log_dir / "service-1.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"request_id": f"r{i}", "fields": {"flight_id": f}, "version": v1, "prediction": p,
+                 "shadow_version": v2, "shadow_prediction": p + 10.0}
+            ) + "\n"
+            for i, (f, p) in enumerate(logged)
+        )
+    )  # fmt: skip
     run_job(capsys, "monitoring.py", "--ds", DAYS[-1], "--data-root", data_root, "--model", "air_time")
     first_rows, first_histories = monitored()
     # a re-run (backfill) of the same day gives the same partition and adds nothing to the history
@@ -448,6 +464,19 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     mae_history = client.get_metric_history(monitoring_runs[0].info.run_id, "mae")
     assert [m.step for m in mae_history] == [date.fromisoformat(DAYS[-1]).timetuple().tm_yday]
     assert mae_history[-1].value == pytest.approx(row.mae)
+    # online: the service's answers against the same outcomes, the shadow beside the champion
+    online = {r.role: r for r in spark.read.parquet(f"{records}/monitoring_online/ds={DAYS[-1]}").collect()}
+    assert set(online) == {"champion", "shadow"}
+    champion_row, shadow_row = online["champion"], online["shadow"]
+    assert (champion_row.model_version, shadow_row.model_version) == (str(v1), str(v2))
+    assert champion_row.n_requests == shadow_row.n_requests == ROWS_PER_DAY + 1
+    asked = [f for f, _ in logged if f in actual]
+    assert champion_row.n_actuals == len(asked)
+    online_errors = [served[f] - actual[f] for f in asked]
+    assert champion_row.mae == pytest.approx(sum(abs(e) for e in online_errors) / len(asked))
+    assert shadow_row.mae == pytest.approx(sum(abs(e + 10.0) for e in online_errors) / len(asked))
+    assert shadow_row.champion_mae == pytest.approx(champion_row.mae)  # on the same requests
+    assert champion_row.champion_mae is None
 
     # Per carrier: the carriers' flights add up to the day, each fully covered.
     slices = spark.read.parquet(f"{records}/monitoring_slices/ds={DAYS[-1]}")
