@@ -50,9 +50,12 @@ def test_every_flight_of_a_day_is_answered_as_the_batch_scored_it(stack, admin, 
     import pandas as pd
 
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
-    rescore = admin.trigger("air_time_scoring", conf={"days": [DAY], "rescore": True})
-    assert admin.wait_for_run("air_time_scoring", rescore, timeout=600) == "success"
-    batch = pd.read_parquet(data_root / "models" / "air_time" / "predictions" / f"ds={DAY}")
+    scored = data_root / "models" / "air_time" / "predictions" / f"ds={DAY}"
+    if not scored.is_dir() or set(pd.read_parquet(scored)["model_version"].astype(str)) != {str(champion)}:
+        # the day scored by the champion of the moment (an earlier test may have scored it)
+        rescore = admin.trigger("air_time_scoring", conf={"days": [DAY], "rescore": True})
+        assert admin.wait_for_run("air_time_scoring", rescore, timeout=600) == "success"
+    batch = pd.read_parquet(scored)
     assert set(batch["model_version"].astype(str)) == {str(champion)}
 
     service, token = (
