@@ -7,7 +7,7 @@ day (``build_day``, for flights ``spark_jobs/flights/day.py``) and its folder na
 
 The gate verdict is kept under ``gates/features/ds=D.json`` (Data Docs under ``data_docs/features/ds=D/``);
 a rejected day is not written and the job exits with ``GATE_FAILED_EXIT``. A day that passes writes
-its feature views (``feature_views/<view>/ds=D``, what the scoring service looks requests up in)
+its feature views (``feature_views/ds=D/view=<view>``, what the scoring service looks requests up in)
 and then its table.
 """
 
@@ -19,9 +19,9 @@ import sys
 
 from mlcycle.quality.gates import docs_dir, enforce, run_suite, write_result
 from mlcycle.specs import find_usecase
-from spark_jobs.common import overwrite_partitions, run_gated_day
+from spark_jobs.common import dataset_path, overwrite_partitions, run_gated_day
 
-VIEWS = "feature_views"  # under the data root: <view>/ds=D
+VIEWS = "feature_views"  # under the data root: ds=D/view=<view>
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,14 +33,27 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def write_views(views: dict, data_root: str, ds: str) -> None:
-    """Each feature view of the day under ``feature_views/<view>/ds=D`` (the partition replaced
-    whole): what the scoring service looks requests up in."""
+    """The day's feature views, in one write: ``feature_views/ds=D/view=<view>``, each partition
+    holding its view's keys and columns (the other views' columns null), replaced whole. What the
+    scoring service looks requests up in."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
-    for name, view in views.items():
-        if "ds" not in view.columns:
-            view = view.withColumn("ds", F.lit(ds).cast("date"))
-        overwrite_partitions(view.coalesce(1), data_root, f"{VIEWS}/{name}")
+    tagged = [
+        (view if "ds" in view.columns else view.withColumn("ds", F.lit(ds).cast("date"))).withColumn(
+            "view", F.lit(name)
+        )
+        for name, view in views.items()
+    ]
+    every = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
+    (
+        every.coalesce(1)
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy("ds", "view")
+        .parquet(dataset_path(data_root, VIEWS))
+    )
 
 
 def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:

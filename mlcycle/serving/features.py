@@ -1,5 +1,5 @@
 """The features of a scoring request: the request's fields (the use case's ``request_fields``) and
-the day's feature views as the batch job published them (``feature_views/<view>/ds=D``), put
+the day's feature views as the batch job published them (``feature_views/ds=D/view=<view>``), put
 together by the use case's own spec (its ``LOOKUPS``, ``DERIVED``, ``DEFAULTS``): the spec the
 batch job assembles the feature table with, read here without Spark.
 
@@ -48,11 +48,12 @@ class DayViews:
         self.ds = ds
         self.tables: dict[str, dict[tuple, dict]] = {}
         for view, keys, columns in spec.LOOKUPS:
-            path = Path(data_root) / VIEWS / view / f"ds={ds}"
+            path = Path(data_root) / VIEWS / f"ds={ds}" / f"view={view}"
             table: dict[tuple, dict] = {}
             # Spark writes no partition for an empty view (no history before the first day): read
             # once the day's table is there, a view without its partition has no rows
-            rows = pq.read_table(str(path)).to_pylist() if path.is_dir() else []
+            wanted = [c for c in (*keys, *columns) if c != "ds"]  # the day is the partition's
+            rows = pq.read_table(str(path), columns=wanted).to_pylist() if path.is_dir() else []
             for row in rows:
                 row.setdefault("ds", ds)  # the partition's own column
                 table[tuple(_key(row[k]) for k in keys)] = {c: row[c] for c in columns}

@@ -160,8 +160,8 @@ class Scorer:
     """The models, their versions, the features and the log, without the HTTP."""
 
     def __init__(self, models: list, data_root: str | Path, load, aliases, max_batch: int = 1000):
-        """``load(model, version)`` gives an engine; ``aliases(model)`` gives the registry's
-        ``(champion, challenger)`` versions (None where unset)."""
+        """``load(model, version)`` gives an engine; ``aliases(models)`` gives, in one look at the
+        registry, each model's ``(champion, challenger)`` versions by name (None where unset)."""
         self.slots = {m.name: Slot(m) for m in models}
         self.load, self.aliases = load, aliases
         self.max_batch = max_batch
@@ -177,13 +177,14 @@ class Scorer:
     # ---------------------------------------------------------------------------- the registry
     def follow_once(self) -> None:
         """Look at the registry once; load what changed; never stop serving what is loaded."""
+        try:
+            found = self.aliases([slot.model for slot in self.slots.values()])
+        except Exception as exc:  # the registry is down or refuses: keep what is loaded
+            self.registry_problem = f"the registry did not answer: {exc}"
+            log.warning("%s", self.registry_problem)
+            return
         for name, slot in self.slots.items():
-            try:
-                champion, challenger = self.aliases(slot.model)
-            except Exception as exc:  # the registry is down or refuses: keep what is loaded
-                self.registry_problem = f"the registry did not answer: {exc}"
-                log.warning("%s: %s", name, self.registry_problem)
-                return
+            champion, challenger = found.get(name, (None, None))
             slot.wanted = champion
             slot.champion = self._bring(slot, slot.champion, champion, "champion")
             shadow = challenger if challenger not in (None, champion) else None
@@ -396,21 +397,25 @@ def make_server(scorer: Scorer, host: str, port: int, token: str) -> ThreadingHT
 
 
 def registry_aliases(tracking_uri: str):
-    """``aliases(model)``: the registry's (champion, challenger) versions of a model, None where
-    unset or the model is not registered yet."""
+    """``aliases(models)``: each model's (champion, challenger) versions, by the model's name, from
+    one search of the registry (None where unset or the model is not registered yet)."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=tracking_uri)
 
-    def aliases(model) -> tuple[int | None, int | None]:
-        try:
-            found = client.get_registered_model(model.registered_name).aliases
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return None, None
-            raise
-        return tuple(int(found[a]) if a in found else None for a in ("champion", "challenger"))
+    def aliases(models) -> dict[str, tuple[int | None, int | None]]:
+        registered, token = {}, None
+        while True:
+            page = client.search_registered_models(max_results=1000, page_token=token)
+            registered.update({m.name: m.aliases or {} for m in page})
+            token = page.token
+            if not token:
+                break
+        out = {}
+        for model in models:
+            found = registered.get(model.registered_name, {})
+            out[model.name] = tuple(int(found[a]) if a in found else None for a in ("champion", "challenger"))
+        return out
 
     return aliases
 

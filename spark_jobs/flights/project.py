@@ -53,7 +53,7 @@ FEATURE_TABLE_COLUMNS = (KEY, "ds", *OUTCOMES, *CATEGORICAL, *NUMERIC)
 # How each feature of a flight is found, as data read by both sides: the batch job builds the
 # feature table with it (``features.assemble``, over the day's feature views) and the scoring
 # service answers a request with it (``mlcycle.serving.features``, over the same views as
-# published under ``feature_views/<view>/ds=D``).
+# published under ``feature_views/ds=D/view=<view>``).
 # - the fields a flight is scheduled with (what a request names, ``online.request_fields``):
 REQUEST_FIELDS = ("ds", "carrier", "flight", "tailnum", "origin", "dest", "sched_dep_time", "time_hour")
 # - each view: its key (request fields) and the features it holds for that key:

@@ -100,7 +100,7 @@ def test_every_flight_of_the_day_asked_as_a_request_gets_its_batch_features(data
     from mlcycle.serving.features import FeatureStore, RequestError
     from mlcycle.specs import find_usecase
 
-    assert (data_root / "feature_views" / "weather" / f"ds={DS}").is_dir()  # after the test above
+    assert (data_root / "feature_views" / f"ds={DS}" / "view=weather").is_dir()  # after the test above
     store = FeatureStore(data_root, find_usecase("flights"))
     assert store.covered() == [DS]
     batch = pd.read_parquet(data_root / "features" / f"ds={DS}").set_index("flight_id")

@@ -66,7 +66,7 @@ def _views(root: Path) -> None:
         "calendar": pd.DataFrame({"month": [1], "day_of_week": [4], "days_to_holiday": [1]}),
     }
     for name, frame in views.items():
-        folder = root / "feature_views" / name / f"ds={DS}"
+        folder = root / "feature_views" / f"ds={DS}" / f"view={name}"
         folder.mkdir(parents=True)
         frame.to_parquet(folder / "part-0.parquet", index=False)
     (root / "features" / f"ds={DS}").mkdir(parents=True)
@@ -88,10 +88,10 @@ def service(tmp_path):
     registry = {"champion": 1, "challenger": None, "down": False}
     broken = {3}
 
-    def aliases(model):
+    def aliases(models):
         if registry["down"]:
             raise ConnectionError("Connection refused")
-        return registry["champion"], registry["challenger"]
+        return {m.name: (registry["champion"], registry["challenger"]) for m in models}
 
     def load(model, version):
         if version in broken:
