@@ -1,6 +1,8 @@
 """Services the integration tier runs for real, each on a free local port: an MLflow tracking
-server, and a Spark Connect server started as the embedded stack starts it. (The ``spark``
-fixture comes from ``tests/conftest.py``.)"""
+server, and a Spark Connect server started as the embedded stack starts it; and one real day
+built through the data path's entry points on the classic session, which the data path's tests
+check and the Spark Connect ones compare with. (The ``spark`` fixture comes from
+``tests/conftest.py``.)"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,40 @@ def connect_url(tmp_path_factory):
         yield f"sc://127.0.0.1:{port}"
     finally:
         _stop(proc)
+
+
+REAL_DAY = "2013-01-02"
+
+
+@dataclass
+class BuiltDay:
+    ds: str
+    root: Path
+    validate_code: int
+    validate_output: str
+    features_code: int
+    features_output: str
+
+
+@pytest.fixture(scope="session")
+def real_day(tmp_path_factory, spark) -> BuiltDay:
+    """A real day landed, gated and built by the entry points the DAG runs (each job's ``main``,
+    in-process on the test session), with what each printed. Built once: the data path's tests
+    check it, and the Spark Connect tests compare what the Connect server writes with it."""
+    import contextlib
+    import io
+
+    from spark_jobs import features as build_features
+    from spark_jobs import quality as validate_raw
+    from spark_jobs.flights.replay import land_day, load_reference
+
+    root = tmp_path_factory.mktemp("real_day")
+    load_reference(str(root))
+    land_day(str(root), REAL_DAY)
+    done = []
+    for job in (validate_raw, build_features):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = job.main(["--ds", REAL_DAY, "--data-root", str(root)])
+        done += [code, out.getvalue()]
+    return BuiltDay(REAL_DAY, root, *done)

@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 
 from mlcycle.quality.gates import GATE_FAILED_EXIT
-from spark_jobs import features as build_features
 from spark_jobs import quality as validate_raw
 from spark_jobs.flights.project import FEATURE_TABLE_COLUMNS
-from spark_jobs.flights.replay import land_day, load_reference
 
 pytestmark = pytest.mark.integration
 
-DS = "2013-01-02"
+DS = "2013-01-02"  # the ``real_day`` fixture's
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +30,20 @@ def day_counts():
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    load_reference(str(root))
-    land_day(str(root), DS)
-    return root
+def data_root(real_day):
+    assert real_day.ds == DS
+    return real_day.root
 
 
-def test_one_day_from_landing_to_features(data_root, day_counts, spark, capsys):
+def test_one_day_from_landing_to_features(real_day, data_root, day_counts, spark):
     flights_rows, weather_rows = day_counts
 
-    capsys.readouterr()
-    assert validate_raw.main(["--ds", DS, "--data-root", str(data_root)]) == 0
-    validated = capsys.readouterr().out
+    assert real_day.validate_code == 0, real_day.validate_output[-5000:]
     for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
-        assert f"validate_raw ds={DS} {dataset}: {rows} rows = {rows} validated + 0 quarantined" in validated
+        assert (
+            f"validate_raw ds={DS} {dataset}: {rows} rows = {rows} validated + 0 quarantined"
+            in real_day.validate_output
+        )
 
     for dataset, rows in (("flights", flights_rows), ("weather", weather_rows)):
         gate = json.loads((data_root / "gates" / f"raw_{dataset}" / f"ds={DS}.json").read_text())
@@ -55,9 +52,8 @@ def test_one_day_from_landing_to_features(data_root, day_counts, spark, capsys):
         assert Path(gate["docs"]).is_file() and Path(gate["docs_page"]).is_file()
         assert spark.read.parquet(str(data_root / "validated" / dataset / f"ds={DS}")).count() == rows
 
-    capsys.readouterr()
-    assert build_features.main(["--ds", DS, "--data-root", str(data_root)]) == 0
-    assert f"build_features ds={DS} features={flights_rows} rows" in capsys.readouterr().out
+    assert real_day.features_code == 0, real_day.features_output[-5000:]
+    assert f"build_features ds={DS} features={flights_rows} rows" in real_day.features_output
 
     gate = json.loads((data_root / "gates" / "features" / f"ds={DS}.json").read_text())
     assert gate["success"] is True and gate["rows"] == flights_rows

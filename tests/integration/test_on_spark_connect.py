@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 from mlcycle.quality.gates import GATE_FAILED_EXIT
-from spark_jobs import features as build_features
-from spark_jobs import quality as validate_raw
 from spark_jobs.flights.replay import land_day, load_reference
 
 pytestmark = pytest.mark.integration
@@ -80,15 +78,14 @@ def on_connect(url: str, job: str, ds: str | None, data_root: Path, *args: str, 
 
 
 @pytest.fixture(scope="module")
-def roots(tmp_path_factory):
-    """Two data roots with the same landed day: one for Spark Connect, one for a classic session."""
-    out = {}
-    for name in ("connect", "classic"):
-        root = tmp_path_factory.mktemp(name)
-        load_reference(str(root))
-        land_day(str(root), DS)
-        out[name] = root
-    return out
+def roots(tmp_path_factory, real_day):
+    """The day landed in a data root for Spark Connect, and built by the classic session
+    (``real_day``, the data path's)."""
+    assert real_day.ds == DS and real_day.validate_code == real_day.features_code == 0
+    root = tmp_path_factory.mktemp("connect")
+    load_reference(str(root))
+    land_day(str(root), DS)
+    return {"connect": root, "classic": real_day.root}
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +111,7 @@ def _files(partition: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_a_day_on_spark_connect_writes_what_the_classic_session_writes(connect_day, roots, spark):
-    validate_raw.validate_day(spark, str(roots["classic"]), DS)
-    build_features.main(["--ds", DS, "--data-root", str(roots["classic"])])
-
-    for dataset in ("validated/flights", "validated/weather", "features"):
+    for dataset in ("validated/flights", "validated/weather", "feature_views", "features"):
         on_connect_rows = _rows(spark, connect_day, dataset, DS)
         classic_rows = _rows(spark, roots["classic"], dataset, DS)
         assert on_connect_rows.count() == classic_rows.count() > 0, dataset
