@@ -12,6 +12,24 @@ import pytest
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
+# Test files that share a session fixture's work (the integration tier's real day): under
+# ``--dist loadfile`` (``make test``) they go to the same worker, which builds it once.
+TOGETHER = {"tests/integration/test_on_spark_connect.py": "tests/integration/test_data_path.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Together(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return TOGETHER.get(scope, scope)
+
+    return Together(config, log)
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One small local session for the whole run: Spark code is tested on frames built in the
