@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,10 +64,12 @@ class RequestLog:
     """Append-only JSON lines per model and day, one file per process: a line is written whole and
     flushed before the answer leaves, so a restart loses nothing answered."""
 
+    KEEP_OPEN = 16
+
     def __init__(self, data_root: str | Path):
         self.data_root = Path(data_root)
         self.name = f"{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._files: dict[tuple[str, str], object] = {}
+        self._files: OrderedDict[tuple[str, str], object] = OrderedDict()  # the days written lately
         self._lock = threading.Lock()
 
     def write(self, model: str, ds: str, records: list[dict]) -> None:
@@ -78,6 +81,9 @@ class RequestLog:
                 folder.mkdir(parents=True, exist_ok=True)
                 handle = open(folder / self.name, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
                 self._files[(model, ds)] = handle
+                while len(self._files) > self.KEEP_OPEN:  # requests spread over many days
+                    self._files.popitem(last=False)[1].close()
+            self._files.move_to_end((model, ds))
             handle.write(text)
             handle.flush()
 

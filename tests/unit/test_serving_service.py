@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle.serving.service import Scorer, make_server
+from mlcycle.serving.service import RequestLog, Scorer, make_server
 from mlcycle.specs import find_model
 
 DS = "2013-01-02"
@@ -242,3 +242,19 @@ def test_metrics_are_in_prometheus_text(service):
     assert 'mlcycle_serving_errors_total{model="air_time"} 1' in text
     assert 'mlcycle_serving_latency_seconds_count{model="air_time"} 2' in text
     assert 'mlcycle_serving_version{model="air_time",role="champion"} 1' in text
+
+
+def test_the_request_log_keeps_a_bounded_number_of_files_open_and_loses_no_line(tmp_path):
+    log = RequestLog(tmp_path)
+    days = [f"2013-02-{d:02d}" for d in range(1, 21)]
+    for round_ in range(2):  # each day written, then each again after its file was closed
+        for ds in days:
+            log.write("air_time", ds, [{"request_id": f"{ds}-{round_}"}])
+            assert len(log._files) <= RequestLog.KEEP_OPEN
+    log.close()
+    for ds in days:
+        (written,) = (tmp_path / "models" / "air_time" / "requests" / f"ds={ds}").glob("*.jsonl")
+        assert [json.loads(line)["request_id"] for line in written.read_text().splitlines()] == [
+            f"{ds}-0",
+            f"{ds}-1",
+        ]
