@@ -35,6 +35,7 @@ from mlcycle.ui.pages import (
     load_verdicts,
     model_of,
     render_chart_page,
+    render_live_record,
     render_message,
     render_models_page,
     render_page,
@@ -206,6 +207,15 @@ def create_app():
         drawn_at = (
             None if drawn is None else datetime.fromtimestamp(drawn, UTC).strftime("%Y-%m-%d %H:%M UTC")
         )
+        from mlcycle.monitoring import shadow
+
+        cfg = settings().for_model(model)
+        metric = model.retraining["metric"]
+        shadows = []
+        for version in shadow.shadow_versions(cfg.model_root)[:3]:
+            days = shadow.shadow_days(cfg.model_root, version)
+            shadows.append((version, days, shadow.pooled(days, tuple(model.metrics))))
+        live = render_live_record(metric, shadow.online_against_batch(cfg.model_root, metric), shadows)
         root = request.scope.get("root_path", "")
         page = render_chart_page(
             f"{root}/monitoring/{name}/chart.png?v={int(drawn or 0)}",  # a new drawing is not served from cache
@@ -213,7 +223,8 @@ def create_app():
             f"{settings().tracking_uri.rstrip('/')}/#/experiments",
             f"{model.registered_name}-monitoring",
             model=model.name,
-            metric=label(model.retraining["metric"]),
+            metric=label(metric),
+            live=live,
         )
         return html(page)
 

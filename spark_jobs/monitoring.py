@@ -11,7 +11,8 @@
 - ``monitoring_online/ds=D``: the scoring service's answers of the day (its request log,
   ``requests/ds=D``) against the same outcomes, per version: ``champion`` rows for the answers
   returned, ``shadow`` rows for a waiting challenger's answers, never returned, with the
-  champion's metrics on the same requests beside them (``champion_<metric>``).
+  champion's metrics on the same requests beside them (``champion_<metric>``); a shadow version's
+  record over all its days is kept on the registered version as ``live.shadow.*`` tags.
 
 It appends the day's figures to one MLflow run per model version, ``monitoring-<NAME>-v<VERSION>``,
 at step = day of year: the MLflow UI then draws the metric of a version over the season, and a
@@ -307,7 +308,21 @@ def monitor(args) -> list[dict]:
         overwrite_partitions(_frame(spark, online, online_columns(model)), records, "monitoring_online")
         for row in online:
             print(f"online {model.name} ds={args.ds}: {row}")
+        record_shadows(online, records, model)
     return rows
+
+
+def record_shadows(online: list[dict], records: str, model) -> None:
+    """Each version scored in the shadow that day: its live record so far, pooled over its days,
+    kept as tags of the version (``live.shadow.*``), where the sign-off's links lead."""
+    import mlflow
+
+    from mlcycle.monitoring import shadow
+
+    client = mlflow.MlflowClient()
+    for version in sorted({r["model_version"] for r in online if r["role"] == "shadow"}):
+        found = shadow.record_on_version(client, model, version, records)
+        print(f"shadow {model.name} v{version}: {found}")
 
 
 def day_drift(spark, features, rows: list[dict], ds: str, model) -> list[dict]:

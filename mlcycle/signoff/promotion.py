@@ -17,6 +17,7 @@ def evaluate_challenger(cfg: Settings, version: int, airflow_run_id: str, **over
     ``slice_tolerance``, ``min_slice_rows``) are a run's own."""
     from mlcycle import evaluation, registry
     from mlcycle.evaluation import Rules
+    from mlcycle.monitoring import shadow
 
     evidence = evaluation.evidence(
         cfg.tracking_uri,
@@ -25,7 +26,14 @@ def evaluate_challenger(cfg: Settings, version: int, airflow_run_id: str, **over
         rules=Rules.of(cfg.model, **overrides),
         metrics=tuple(cfg.model.metrics),
     )
-    evidence["markdown"] = evidence.get("markdown", "") + _links(cfg, version, evidence)
+    # beside the holdout comparison, the challenger's live record so far, scored in the shadow
+    days = shadow.shadow_days(cfg.model_root, version)
+    evidence["live_shadow"] = shadow.pooled(days, tuple(cfg.model.metrics))
+    evidence["markdown"] = (
+        evidence.get("markdown", "")
+        + shadow.markdown(cfg.model, version, days)
+        + _links(cfg, version, evidence)
+    )
     if evidence["auto_reject"]:
         rules = sorted({reason.split(":", 1)[0] for reason in evidence["reasons"]})
         registry.record_rejection(
@@ -41,6 +49,8 @@ def evaluate_challenger(cfg: Settings, version: int, airflow_run_id: str, **over
 
 
 def _links(cfg: Settings, version: int, evidence: dict) -> str:
+    from mlcycle.ui.pages import MOUNT
+
     run_id = evidence.get("run_id") or evidence.get("challenger_run_id")
     lines = ["", "", "**Links**", ""]
     lines.append(f"- Model version: {_mlflow_ui(cfg)}/#/models/{cfg.model_name}/versions/{version}")
@@ -50,6 +60,10 @@ def _links(cfg: Settings, version: int, evidence: dict) -> str:
         lines.append(
             f"- Per-{evidence.get('slice', 'slice')} comparison and data-quality record: {run}/artifacts"
         )
+    lines.append(
+        f"- Live record, the shadow included (updated by each monitoring run): "
+        f"{cfg.airflow_url.rstrip('/')}{MOUNT}/monitoring/{cfg.model.name}"
+    )
     if evidence.get("code_version"):
         lines.append(f"- Code version: {evidence['code_version']}")
     return "\n".join(lines)

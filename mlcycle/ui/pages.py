@@ -374,6 +374,51 @@ def render_models_page(models: Sequence, chart_base: str) -> str:
     )
 
 
+def _num(value: object) -> str:
+    return "" if value is None else f"{float(value):.4f}"
+
+
+def render_live_record(metric: str, online: Sequence[Mapping], shadows: Sequence[tuple]) -> str:
+    """Two tables under the chart: the scoring service's answers against the batch predictions,
+    day by day and per version, on ``metric``; and each version scored in the shadow, day by day
+    and pooled, beside the champion on the same requests (``shadows``: (version, days, pooled),
+    as ``mlcycle.monitoring.shadow`` reads them)."""
+    parts = [f'<h2 id="online">Online answers against batch predictions ({_e(metric)})</h2>']
+    if online:
+        rows = "".join(
+            f"<tr><td>{_e(r['ds'])}</td><td>v{_e(r['model_version'])}</td><td>{_shown(r['batch_rows'])}</td>"
+            f"<td>{_num(r['batch'])}</td><td>{_shown(r['online_requests'])}</td>"
+            f"<td>{_shown(r['online_rows'])}</td><td>{_num(r['online'])}</td></tr>"
+            for r in online
+        )
+        parts.append(
+            "<table><tr><th>day</th><th>version</th><th>batch: flights with outcome</th>"
+            f"<th>batch {_e(metric)}</th><th>service: requests</th><th>service: with outcome</th>"
+            f"<th>service {_e(metric)}</th></tr>{rows}</table>"
+        )
+    else:
+        parts.append("<p>No request to the scoring service monitored yet.</p>")
+    parts.append(f'<h2 id="shadow">Challengers in the shadow ({_e(metric)}, on the same requests)</h2>')
+    if not shadows:
+        parts.append("<p>No version has been scored in the shadow yet.</p>")
+    for version, days, pooled in shadows:
+        rows = "".join(
+            f"<tr><td>{_e(d['ds'])}</td><td>{_shown(d.get('n_requests'))}</td><td>{_shown(d.get('n_actuals'))}</td>"
+            f"<td>{_num(d.get(metric))}</td><td>{_num(d.get('champion_' + metric))}</td></tr>"
+            for d in days
+        )
+        rows += (
+            f"<tr><th>{_shown(pooled['days'])} day(s)</th><th>{_shown(pooled['n_requests'])}</th>"
+            f"<th>{_shown(pooled['n_actuals'])}</th><th>{_num(pooled.get(metric))}</th>"
+            f"<th>{_num(pooled.get('champion_' + metric))}</th></tr>"
+        )
+        parts.append(
+            f"<h3>v{_e(version)}</h3><table><tr><th>day</th><th>requests</th><th>with outcome</th>"
+            f"<th>v{_e(version)} (shadow)</th><th>champion</th></tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
 def render_chart_page(
     chart_src: str,
     drawn_at: str | None,
@@ -381,6 +426,7 @@ def render_chart_page(
     experiment: str,
     model: str = "",
     metric: str = "MAE",
+    live: str = "",
 ) -> str:
     """The monitoring chart of one model (``mlcycle.monitoring.live.write_chart``) and where its figures
     live."""
@@ -400,5 +446,5 @@ def render_chart_page(
         f"<title>Model monitoring{': ' + _e(model) if model else ''}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{_e(title)}</h1>{body}"
         f'<p>Day by day figures per version: MLflow experiment <a href="{_e(mlflow_url)}">'
-        f"{_e(experiment)}</a> (one run per version, one step per day).</p></body></html>"
+        f"{_e(experiment)}</a> (one run per version, one step per day).</p>{live}</body></html>"
     )

@@ -516,6 +516,28 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(chart.parent.glob("tmp*"))
     artifacts = [a.path for a in client.list_artifacts(monitoring_runs[0].info.run_id)]
     assert CHART_ARTIFACT in artifacts
+    # The shadow's live record: on v2's registered version, and in the evidence a sign-off of v2
+    # shows, beside the holdout comparison (the same requests, the champion's figure beside it).
+    live = client.get_model_version(MODEL, str(v2)).tags
+    assert live["live.shadow.days"] == "1" and live["live.shadow.requests"] == str(ROWS_PER_DAY + 1)
+    assert live["live.shadow.with_outcome"] == str(len(asked))
+    assert float(live["live.shadow.mae"]) == pytest.approx(shadow_row.mae, rel=1e-5)
+    assert float(live["live.shadow.champion_mae"]) == pytest.approx(champion_row.mae, rel=1e-5)
+    from mlcycle.signoff.promotion import evaluate_challenger
+
+    signed = evaluate_challenger(cfg, v2, "manual__live", min_improvement=-1e9, slice_tolerance=1e9)
+    assert signed["auto_reject"] is False
+    assert signed["live_shadow"]["n_actuals"] == len(asked)
+    assert signed["live_shadow"]["mae"] == pytest.approx(shadow_row.mae)
+    assert signed["live_shadow"]["champion_mae"] == pytest.approx(champion_row.mae)
+    section = signed["markdown"].split("**Live, in the shadow**")[1]
+    assert (
+        f"| {DAYS[-1]} | {ROWS_PER_DAY + 1} | {len(asked)} | {shadow_row.mae:.4f} | {champion_row.mae:.4f} |"
+        in section
+    )
+    better = "the champion" if shadow_row.mae > champion_row.mae else "the challenger"
+    assert f"On mae: {better} is better on the same live requests." in section
+    assert signed["markdown"].index("validation") < signed["markdown"].index("**Live, in the shadow**")
 
     # 6. A third version replaces v1, which is archived after the retention period.
     # (Registering run_2 again under another Airflow run stands in for a third training.)
