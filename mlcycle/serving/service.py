@@ -94,6 +94,15 @@ class RequestLog:
             self._files.clear()
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux), as Prometheus' process collector reports it."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @dataclass
 class Metrics:
     requests: dict = field(default_factory=dict)  # (model, code) -> count
@@ -150,6 +159,13 @@ class Metrics:
                 )
                 lines.append(f'mlcycle_serving_latency_seconds_sum{{model="{model}"}} {counts[-2]}')
                 lines.append(f'mlcycle_serving_latency_seconds_count{{model="{model}"}} {counts[-1]}')
+        rss = resident_bytes()
+        if rss is not None:
+            lines += [
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.",
+                "# TYPE process_resident_memory_bytes gauge",
+                f"process_resident_memory_bytes {rss}",
+            ]
         lines += [
             "# HELP mlcycle_serving_version The version each model serves (0: none yet).",
             "# TYPE mlcycle_serving_version gauge",

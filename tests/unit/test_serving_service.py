@@ -242,6 +242,10 @@ def test_metrics_are_in_prometheus_text(service):
     assert 'mlcycle_serving_errors_total{model="air_time"} 1' in text
     assert 'mlcycle_serving_latency_seconds_count{model="air_time"} 2' in text
     assert 'mlcycle_serving_version{model="air_time",role="champion"} 1' in text
+    (rss,) = [line for line in text.splitlines() if line.startswith("process_resident_memory_bytes ")]
+    with open("/proc/self/status") as status:  # the service runs in this process here
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    assert abs(int(rss.split()[1]) - kib * 1024) < 64 * 2**20
 
 
 def test_the_request_log_keeps_a_bounded_number_of_files_open_and_loses_no_line(tmp_path):
