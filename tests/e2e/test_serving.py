@@ -169,3 +169,77 @@ def test_a_steady_stream_goes_through_a_rollback_approved_in_airflow_without_an_
     streamed = {rid for _, _, rid in answers}
     assert streamed <= set(by_request)
     assert all(len(by_request[rid]) == 1 for rid in streamed)  # no batch answered by two versions
+
+
+def _resident(service: str) -> int:
+    with urllib.request.urlopen(f"{service}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return int(
+        next(
+            line.split()[1] for line in text.splitlines() if line.startswith("process_resident_memory_bytes ")
+        )
+    )
+
+
+def test_a_minute_of_32_clients_gets_no_error_and_the_service_memory_stays_flat(stack, champion):
+    """A bounded load: 32 clients on 127.0.0.1 for a minute (each at most 4 requests a second, and
+    at most 10,000 requests in all), one flight each, against the stack's service: no error, and
+    its resident memory after the first 15 s moves by less than 5 % (and 8 MiB)."""
+    import pandas as pd
+
+    service = stack["MLCYCLE_SERVING_URL"]
+    assert service.startswith("http://127.0.0.1:")
+    token = Path(stack["MLCYCLE_SERVING_TOKEN_FILE"]).read_text().strip()
+    data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    landed = pd.read_csv(data_root / "landing" / "flights" / f"ds={DAY}" / "flights.csv", na_values=["NA"])
+    requests = [_request(r) for r in landed.itertuples()]
+    deadline = time.monotonic() + 60
+    while _get(f"{service}/health").get("models", {}).get("air_time", {}).get("version") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+    clients, seconds, limit, pace = 32, 60.0, 10_000, 0.25
+    sent, errors, latencies = [0], [], []
+    lock = threading.Lock()
+    start = time.monotonic()
+    end = start + seconds
+
+    def client(n: int) -> None:
+        i = n
+        while time.monotonic() < end:
+            with lock:
+                if sent[0] >= limit:
+                    return
+                sent[0] += 1
+            began = time.monotonic()
+            try:
+                answer = _post(f"{service}/v1/models/air_time/predict", token, requests[i % len(requests)])
+                assert answer["model"] == "air_time" and isinstance(answer["prediction"], float)
+                latencies.append(time.monotonic() - began)
+            except Exception as exc:  # noqa: BLE001 (every failure is counted)
+                errors.append(repr(exc))
+            i += clients
+            time.sleep(max(0.0, pace - (time.monotonic() - began)))
+
+    memory: list[tuple[float, int]] = []
+    workers = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for worker in workers:
+        worker.start()
+    while time.monotonic() < end:
+        memory.append((time.monotonic() - start, _resident(service)))
+        time.sleep(5)
+    for worker in workers:
+        worker.join(timeout=30)
+    memory.append((time.monotonic() - start, _resident(service)))
+
+    assert not errors, errors[:5]
+    assert len(latencies) == sent[0] > 32 * 60 * 3  # near 4 a second per client for the minute
+    settled = [rss for at, rss in memory if at >= 15]
+    growth = max(settled) - min(settled)
+    latencies.sort()
+    print(
+        f"{len(latencies)} requests from {clients} clients in {seconds:.0f} s, 0 errors; "
+        f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms; "
+        f"resident memory {min(settled) / 2**20:.1f} to {max(settled) / 2**20:.1f} MiB after 15 s"
+    )
+    assert growth < min(0.05 * min(settled), 8 * 2**20), memory
