@@ -14,8 +14,9 @@
   champion's metrics on the same requests beside them (``champion_<metric>``); a shadow version's
   record over all its days is kept on the registered version as ``live.shadow.*`` tags.
 
-It appends the day's figures to one MLflow run per model version, ``monitoring-<NAME>-v<VERSION>``,
-at step = day of year: the MLflow UI then draws the metric of a version over the season, and a
+It appends the day's figures to one MLflow run per model version, ``monitoring-<NAME>-v<VERSION>``
+(the service's answers as ``online_<metric>``, ``online_n_requests``, ``online_n_actuals``), at
+step = day of year: the MLflow UI then draws the metric of a version over the season, and a
 backfill of a day lands on the same step again.
 """
 
@@ -244,7 +245,7 @@ def training_profile(client, model_name: str, model_version: str) -> dict | None
         return None
 
 
-def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=()) -> None:
+def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=(), online=()) -> None:
     import mlflow
     from mlflow.entities import Metric
 
@@ -268,6 +269,17 @@ def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=()) -> Non
             for c in slices
             if (c["model_name"], c["model_version"]) == version and c.get(deciding) is not None and c["value"]
         ]
+        # the scoring service's answers of the same version, beside the batch figures
+        for answered in online:
+            if (
+                answered["role"] == "champion"
+                and (answered["model_name"], answered["model_version"]) == version
+            ):
+                metrics += [
+                    Metric(f"online_{k}", float(answered[k]), timestamp, step)
+                    for k in (*model.metrics, "n_requests", "n_actuals")
+                    if answered.get(k) is not None
+                ]
         psis = {d["feature"]: d["psi"] for d in drifts if (d["model_name"], d["model_version"]) == version}
         metrics += [Metric(f"psi.{f}", float(v), timestamp, step) for f, v in psis.items()]
         if psis:
@@ -301,9 +313,8 @@ def monitor(args) -> list[dict]:
         overwrite_partitions(frame, records, "drift")
         top = sorted(drifts, key=lambda d: -d["psi"])[:3]
         print(f"drift ds={args.ds}: largest PSI " + ", ".join(f"{d['feature']}={d['psi']:.3f}" for d in top))
-    log_to_mlflow(rows, args.ds, model, slices, drifts)
-
     online = [{"ds": day, **r} for r in online_metrics(spark, records, features, model, args.ds)]
+    log_to_mlflow(rows, args.ds, model, slices, drifts, online)
     if online:
         overwrite_partitions(_frame(spark, online, online_columns(model)), records, "monitoring_online")
         for row in online:

@@ -243,3 +243,44 @@ def test_a_minute_of_32_clients_gets_no_error_and_the_service_memory_stays_flat(
         f"resident memory {min(settled) / 2**20:.1f} to {max(settled) / 2**20:.1f} MiB after 15 s"
     )
     assert growth < min(0.05 * min(settled), 8 * 2**20), memory
+
+
+def test_the_registry_going_down_leaves_the_loaded_versions_serving(stack, champion):
+    """MLflow killed outright: the service keeps answering with the versions it holds, and
+    ``/health`` says the registry does not answer; once MLflow is back, it is followed again."""
+    from mlcycle.devstack import stack as launcher
+
+    service = stack["MLCYCLE_SERVING_URL"]
+    token = Path(stack["MLCYCLE_SERVING_TOKEN_FILE"]).read_text().strip()
+    data_root = Path(stack["MLCYCLE_DATA_ROOT"])
+    landed = pd_read_landed(data_root)
+    flight = _request(next(landed.itertuples()))
+    deadline = time.monotonic() + 60
+    while _get(f"{service}/health")["models"]["air_time"]["version"] != champion:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+    launcher.kill("mlflow")
+    try:
+        deadline = time.monotonic() + 60
+        while _get(f"{service}/health")["registry"] == "reachable":
+            assert time.monotonic() < deadline, "the service did not notice the registry was gone"
+            time.sleep(0.5)
+        health = _get(f"{service}/health")
+        assert "did not answer" in health["registry"], health
+        assert health["models"]["air_time"]["version"] == champion
+        for _ in range(20):  # answers go on, from the version held
+            answer = _post(f"{service}/v1/models/air_time/predict", token, flight)
+            assert (answer["version"], type(answer["prediction"])) == (champion, float)
+    finally:
+        launcher.start()
+    deadline = time.monotonic() + 60
+    while _get(f"{service}/health")["registry"] != "reachable":
+        assert time.monotonic() < deadline, _get(f"{service}/health")
+        time.sleep(0.5)
+
+
+def pd_read_landed(data_root: Path):
+    import pandas as pd
+
+    return pd.read_csv(data_root / "landing" / "flights" / f"ds={DAY}" / "flights.csv", na_values=["NA"])

@@ -476,6 +476,11 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert champion_row.mae == pytest.approx(sum(abs(e) for e in online_errors) / len(asked))
     assert shadow_row.mae == pytest.approx(sum(abs(e + 10.0) for e in online_errors) / len(asked))
     assert shadow_row.champion_mae == pytest.approx(champion_row.mae)  # on the same requests
+    # and in v1's monitoring run beside the batch figure, at the day's step
+    online_mae = client.get_metric_history(monitoring_runs[0].info.run_id, "online_mae")
+    assert [(m.step, m.value) for m in online_mae] == [
+        (mae_history[-1].step, pytest.approx(champion_row.mae))
+    ]
     assert champion_row.champion_mae is None
 
     # Per carrier: the carriers' flights add up to the day, each fully covered.
