@@ -413,8 +413,13 @@ def make_server(scorer: Scorer, host: str, port: int, token: str) -> ThreadingHT
             rows = len(answer.get("predictions", [])) + ("prediction" in answer)
             return code, answer, rows
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        # the listen backlog: the standard library's 5 resets connections that arrive together
+        # (32 clients opening theirs at once), before any of them is answered
+        request_queue_size = 1024
+        daemon_threads = True
+
+    server = Server((host, port), Handler)
     return server
 
 
