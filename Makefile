@@ -123,6 +123,7 @@ BENCH_HOME ?= .mlcycle-bench
 bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of their own (about 1.5 h)
 	$(BIN)/python bench/parse_cost.py --repeat 5
 	$(BIN)/python bench/day_pipeline.py --home $(BENCH_HOME) --repeat 5 --preload on --engine both
+	$(BIN)/python bench/serving.py --home $(BENCH_HOME) --rounds 5
 	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only --stop
 	$(BIN)/python bench/scale.py --data-root $(BENCH_HOME)/data --work $(BENCH_HOME)/scale --copies 1 10 30
 	$(BIN)/python bench/scoring_throughput.py --data-root $(BENCH_HOME)/data --days 14 --copies 1 10 30 --repeat 5
