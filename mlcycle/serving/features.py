@@ -54,31 +54,64 @@ class DayViews:
             # once the day's table is there, a view without its partition has no rows
             wanted = [c for c in (*keys, *columns) if c != "ds"]  # the day is the partition's
             rows = pq.read_table(str(path), columns=wanted).to_pylist() if path.is_dir() else []
+            numeric = set(spec.NUMERIC)
             for row in rows:
                 row.setdefault("ds", ds)  # the partition's own column
-                table[tuple(_key(row[k]) for k in keys)] = {c: row[c] for c in columns}
+                table[tuple(_key(row[k]) for k in keys)] = {
+                    c: (float(row[c]) if c in numeric and row[c] is not None else row[c]) for c in columns
+                }
             self.tables[view] = table
+
+
+class _Plan:
+    """A spec's assembly, worked out once: which key each view is looked up by, which columns are
+    numbers."""
+
+    def __init__(self, spec):
+        keys = {name: k for name, k, _ in spec.LOOKUPS}
+        self.required = [(view, keys[view], field, rule) for view, (field, rule) in spec.REQUIRED.items()]
+        self.lookups = [(view, keys, columns) for view, keys, columns in spec.LOOKUPS if columns]
+        self.numeric = frozenset(spec.NUMERIC)
+        self.kept = [(f, f in self.numeric) for f in spec.KEPT]
+        self.derived = list(spec.DERIVED)
+        self.defaults = list(spec.DEFAULTS.items())
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(spec) -> _Plan:
+    plan = _PLANS.get(id(spec))
+    if plan is None:
+        plan = _PLANS[id(spec)] = _Plan(spec)
+    return plan
 
 
 def feature_row(fields: dict, views: DayViews, spec) -> dict:
     """The feature columns of one request, as ``features/ds=D`` holds them for the same flight.
     A key a required view does not hold refuses the request with that view's field and rule."""
-    for view, (field, rule) in spec.REQUIRED.items():
-        keys = next(k for name, k, _ in spec.LOOKUPS if name == view)
-        if tuple(fields[k] for k in keys) not in views.tables[view]:
+    plan = _plan(spec)
+    tables = views.tables
+    for view, keys, field, rule in plan.required:
+        if tuple([fields[k] for k in keys]) not in tables[view]:
             raise RequestError(field, rule.format(**fields))
-    numeric = set(spec.NUMERIC)
-    row = {field: fields[field] for field in spec.KEPT}
-    for name, field, divisor in spec.DERIVED:
+    row = {}
+    for field, number in plan.kept:
+        value = fields[field]
+        row[field] = float(value) if number and value is not None else value
+    for name, field, divisor in plan.derived:
         row[name] = float(math.floor(fields[field] / divisor))
-    for view, keys, columns in spec.LOOKUPS:
-        found = views.tables[view].get(tuple(fields[k] for k in keys))
-        for column in columns:
-            row[column] = None if found is None else found[column]
-    for name, value in spec.DEFAULTS.items():
+    for view, keys, columns in plan.lookups:
+        found = tables[view].get(tuple([fields[k] for k in keys]))
+        if found is None:
+            for column in columns:
+                row[column] = None
+        else:
+            row.update(found)  # numbers already as floats (DayViews)
+    for name, value in plan.defaults:
         if row[name] is None:
-            row[name] = value
-    return {c: (float(v) if c in numeric and v is not None else v) for c, v in row.items()}
+            row[name] = float(value) if name in plan.numeric else value
+    return row
 
 
 class FeatureStore:
@@ -123,11 +156,19 @@ class FeatureStore:
                 self._days.popitem(last=False)
         return views
 
-    def features(self, request) -> tuple[dict, dict]:
-        """(the request's fields, its feature row); a ``RequestError`` names what is wrong."""
+    def features(self, request, days: dict | None = None) -> tuple[dict, dict]:
+        """(the request's fields, its feature row); a ``RequestError`` names what is wrong.
+        ``days``: the views already found for the other requests of a batch, by day."""
         try:
             fields = self.module.request_fields(request)
         except ValueError as exc:
             field = getattr(exc, "field", "request")
             raise RequestError(field, getattr(exc, "rule", str(exc))) from None
-        return fields, feature_row(fields, self.views(fields["ds"]), self.spec)
+        ds = fields["ds"]
+        if days is None:
+            views = self.views(ds)
+        else:
+            views = days.get(ds)
+            if views is None:
+                views = days[ds] = self.views(ds)
+        return fields, feature_row(fields, views, self.spec)

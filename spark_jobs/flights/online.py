@@ -11,6 +11,7 @@ on New York time.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,13 @@ FIELDS = ("carrier", "flight", "tailnum", "origin", "dest", "sched_dep")
 _CARRIER = re.compile(r"[A-Z0-9]{2}")
 _AIRPORT = re.compile(r"[A-Z]{3}")
 _TAIL = re.compile(r"[A-Z0-9]{2,6}")
+_SCHED = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _hour_instant(year: int, month: int, day: int, hour: int) -> int:
+    """The local hour at New York as seconds since the epoch (UTC)."""
+    return int(dt.datetime(year, month, day, hour, tzinfo=TIMEZONE).timestamp())
 
 
 class BadRequest(ValueError):
@@ -54,26 +62,27 @@ def request_fields(request) -> dict:
     if isinstance(flight, bool) or not isinstance(flight, int) or not 1 <= flight <= 9999:
         raise BadRequest("flight", "must be a whole number from 1 to 9999")
     raw = request["sched_dep"]
+    parts = _SCHED.fullmatch(raw) if isinstance(raw, str) else None
     try:
-        if not isinstance(raw, str):
+        if parts is None:
             raise ValueError
-        local = dt.datetime.strptime(raw, "%Y-%m-%dT%H:%M")
+        year, month, day, hh, mm = (int(p) for p in parts.groups())
+        dt.datetime(year, month, day, hh, mm)  # a real day and time
     except ValueError:
         raise BadRequest("sched_dep", "must be the local departure time as YYYY-MM-DDTHH:MM") from None
-    hour = local.replace(minute=0, tzinfo=TIMEZONE)
-    sched_dep_time = local.hour * 100 + local.minute
+    sched_dep_time = hh * 100 + mm
     return {
         # the flight's key as the feature table holds it (features.flight_key): what monitoring
         # joins the logged request with the flight's outcome on
-        "flight_id": f"{carrier}{flight}-{origin}-{local:%Y%m%d}-{sched_dep_time:04d}",
-        "ds": local.date().isoformat(),
+        "flight_id": f"{carrier}{flight}-{origin}-{year:04d}{month:02d}{day:02d}-{sched_dep_time:04d}",
+        "ds": f"{year:04d}-{month:02d}-{day:02d}",
         "carrier": carrier,
         "flight": flight,
         "tailnum": tailnum,
         "origin": origin,
         "dest": dest,
         "sched_dep_time": sched_dep_time,
-        "time_hour": int(hour.timestamp()),
+        "time_hour": _hour_instant(year, month, day, hh),
     }
 
 
