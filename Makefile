@@ -127,6 +127,7 @@ bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of thei
 	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only --stop
 	$(BIN)/python bench/scale.py --data-root $(BENCH_HOME)/data --work $(BENCH_HOME)/scale --copies 1 10 30
 	$(BIN)/python bench/scoring_throughput.py --data-root $(BENCH_HOME)/data --days 14 --copies 1 10 30 --repeat 5
+	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views --rounds 5
 
 test-fast: $(STAMP) ## Tests that need no running service
 	$(BIN)/python -m pytest tests/unit tests/dags -q
