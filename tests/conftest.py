@@ -7,6 +7,7 @@ import os
 import sys
 
 import pytest
+import short_jvm
 
 # py4j says goodbye at interpreter exit, after pytest has closed the streams it logs to.
 logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -45,6 +46,7 @@ def spark():
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.extraJavaOptions", short_jvm.OPTIONS)
         .getOrCreate()
     )
     yield session

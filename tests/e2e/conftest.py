@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import short_jvm
 
 _FAILED = pytest.StashKey[bool]()
 
@@ -40,6 +41,11 @@ def stack_home(tmp_path_factory, usecases_copy):
             # tests are about the lifecycle around the model, not its quality.
             "MLCYCLE_RETRY_DELAY_SECONDS": "2",
             "MLCYCLE_TRAINING_GRID": "smallest",
+            # The stack's Spark processes (its Connect server, a cluster's driver and executors)
+            # with the tests' JVM options (see short_jvm).
+            "MLCYCLE_SPARK_CONF": ",".join(
+                f"spark.{side}.extraJavaOptions={short_jvm.OPTIONS}" for side in ("driver", "executor")
+            ),
             # The DAG files do not change while the tests run: parsed once, not every 30 s.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
         }

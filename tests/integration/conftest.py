@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import short_jvm
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -117,6 +118,8 @@ def connect_url(tmp_path_factory):
                 "spark.sql.shuffle.partitions=2",
                 "--conf",
                 "spark.ui.enabled=false",
+                "--conf",
+                f"spark.driver.extraJavaOptions={short_jvm.OPTIONS}",
                 "spark-internal",
             ],
             stdout=out,
