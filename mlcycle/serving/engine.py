@@ -220,9 +220,18 @@ class Trees:
             depth,
         )
 
+    # Up to this many rows, the rows walk the trees one by one in plain Python: a walk of all rows
+    # at once pays a fixed cost per array operation, a few of them per level of depth, which for one
+    # row is most of the time of an answer.
+    FEW_ROWS = 8
+
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree: shape (rows, trees)."""
         rows = x.shape[0]
+        if rows <= self.FEW_ROWS:
+            return np.asarray([self._walk(values) for values in x.tolist()], dtype=np.int64).reshape(
+                rows, len(self.roots)
+            )
         node = np.tile(self.roots, (rows, 1))
         row = np.repeat(np.arange(rows), len(self.roots)).reshape(rows, -1)
         width = self.left_table.shape[1]
@@ -239,6 +248,37 @@ class Trees:
             go_left = np.where(categorical, in_left, v <= self.threshold[node])
             node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
         return node
+
+    def _walk(self, values: list[float]) -> list[int]:
+        """One row through every tree: the same decisions as ``leaves`` makes for all rows (a NaN
+        or a category outside the table goes right)."""
+        plain = self.__dict__.get("_plain")
+        if plain is None:
+            plain = self.__dict__["_plain"] = (
+                self.roots.tolist(),
+                self.feature.tolist(),
+                self.threshold.tolist(),
+                self.left.tolist(),
+                self.right.tolist(),
+                self.slot.tolist(),
+                self.left_table.tolist(),
+                self.left_table.shape[1],
+            )
+        roots, feature, threshold, left, right, slot, table, width = plain
+        reached = []
+        for node in roots:
+            f = feature[node]
+            while f >= 0:
+                v = values[f]
+                s = slot[node]
+                if s >= 0:
+                    go_left = 0 <= v < width and table[s][int(v)]
+                else:
+                    go_left = v <= threshold[node]
+                node = left[node] if go_left else right[node]
+                f = feature[node]
+            reached.append(node)
+        return reached
 
 
 def _root_id(by_id: dict) -> int:

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from mlcycle.serving.engine import Pipeline, UnsupportedModel
+from mlcycle.serving.engine import Pipeline, Trees, UnsupportedModel
 from spark_jobs.pipelines import tabular_stages
 
 pytestmark = pytest.mark.spark
@@ -103,8 +103,11 @@ def test_the_engine_predicts_what_spark_predicts(spark, tmp_path, kind):
     import pandas as pd
 
     assert np.max(np.abs(engine.predict(pd.DataFrame(scored_rows)) - expected)) < 1e-9
-    # one row at a time too
-    assert engine.predict(scored_rows[:1])[0] == pytest.approx(expected[0], abs=1e-9)
+    # one row at a time too, and a handful at once: the rows then walk the trees one by one
+    one_by_one = np.array([engine.predict([row])[0] for row in scored_rows])
+    assert np.max(np.abs(one_by_one - expected)) < 1e-9
+    few = Trees.FEW_ROWS
+    assert np.max(np.abs(engine.predict(scored_rows[:few]) - expected[:few])) < 1e-9
 
 
 def test_a_stage_the_engine_does_not_evaluate_is_refused_when_loaded(spark, tmp_path):
