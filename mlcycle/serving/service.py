@@ -31,7 +31,6 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from mlcycle.serving.features import FeatureStore, RequestError
@@ -351,83 +350,131 @@ class Follower(threading.Thread):
             self.stopped.wait(self.interval)
 
 
-def make_server(scorer: Scorer, host: str, port: int, token: str) -> ThreadingHTTPServer:
-    expected = f"Bearer {token}".encode()
+class App:
+    """The HTTP side, as an ASGI application: the routes, the token, the body limit. Run by
+    uvicorn on its own event loop (``Server``); a prediction is computed on the loop itself, between
+    two reads of the sockets: no thread per connection, no lock handed between threads."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "mlcycle-serving"
+    def __init__(self, scorer: Scorer, token: str):
+        self.scorer = scorer
+        self.expected = f"Bearer {token}".encode()
 
-        def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def _send(self, code: int, payload, content_type: str = "application/json") -> None:
-            body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):  # noqa: N802 (the base class's name)
-            if self.path == "/health":
-                health = scorer.health()
-                self._send(503 if health["status"] == "unavailable" else 200, health)
-            elif self.path == "/metrics":
-                self._send(200, scorer.metrics.text(scorer.slots), "text/plain; version=0.0.4")
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        if method == "GET":
+            if path == "/health":
+                health = self.scorer.health()
+                code, body, kind = 503 if health["status"] == "unavailable" else 200, health, JSON
+            elif path == "/metrics":
+                code, body, kind = 200, self.scorer.metrics.text(self.scorer.slots), PROMETHEUS
             else:
-                self._send(404, {"error": {"field": "path", "rule": "GET /health or /metrics"}})
+                code, body, kind = 404, {"error": {"field": "path", "rule": "GET /health or /metrics"}}, JSON
+            await _respond(send, code, body, kind)
+            return
+        parts = path.strip("/").split("/")
+        model = (
+            parts[2]
+            if method == "POST"
+            and len(parts) == 4
+            and parts[:2] == ["v1", "models"]
+            and parts[3] == "predict"
+            else None
+        )
+        code, answer, rows = await self._answer(scope, receive, model)
+        await _respond(send, code, answer, JSON)
+        self.scorer.metrics.observe(model or "?", code, time.perf_counter() - started, rows)
 
-        def do_POST(self):  # noqa: N802
-            started = time.perf_counter()
-            parts = self.path.strip("/").split("/")
-            model = (
-                parts[2]
-                if len(parts) == 4 and parts[:2] == ["v1", "models"] and parts[3] == "predict"
-                else None
-            )
-            code, answer, rows = self._answer(model)
-            self._send(code, answer)
-            scorer.metrics.observe(model or "?", code, time.perf_counter() - started, rows)
+    async def _answer(self, scope, receive, model):
+        request_id = uuid.uuid4().hex
+        headers = dict(scope["headers"])
+        length = int(headers.get(b"content-length") or 0)
+        if length > MAX_BODY:
+            return 413, _error(request_id, "body", f"{length} bytes, at most {MAX_BODY}"), 0
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 400, _error(request_id, "body", "the client went away"), 0
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+            if sum(map(len, chunks)) > MAX_BODY:
+                return 413, _error(request_id, "body", f"more than {MAX_BODY} bytes"), 0
+        if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            return 401, _error(request_id, "Authorization", "a bearer token of this service is needed"), 0
+        if model is None:
+            return 404, _error(request_id, "path", "POST /v1/models/<model>/predict"), 0
+        try:
+            parsed = json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return 400, _error(request_id, "body", f"not JSON: {exc}"), 0
+        try:
+            code, answer = self.scorer.predict(model, parsed)
+        except Exception as exc:  # noqa: BLE001 (a request must never take the service down)
+            log.exception("request %s failed", request_id)
+            return 500, _error(request_id, "server", f"{type(exc).__name__}: {exc}"), 0
+        rows = len(answer.get("predictions", [])) + ("prediction" in answer)
+        return code, answer, rows
 
-        def _answer(self, model):
-            request_id = uuid.uuid4().hex
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self.close_connection = True
-                return 413, _error(request_id, "body", f"{length} bytes, at most {MAX_BODY}"), 0
-            body = self.rfile.read(length) if length else b""
-            if not hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected):
-                return 401, _error(request_id, "Authorization", "a bearer token of this service is needed"), 0
-            if model is None:
-                return 404, _error(request_id, "path", "POST /v1/models/<model>/predict"), 0
-            try:
-                parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return 400, _error(request_id, "body", f"not JSON: {exc}"), 0
-            try:
-                code, answer = scorer.predict(model, parsed)
-            except Exception as exc:  # noqa: BLE001 (a request must never take the service down)
-                log.exception("request %s failed", request_id)
-                return 500, _error(request_id, "server", f"{type(exc).__name__}: {exc}"), 0
-            rows = len(answer.get("predictions", [])) + ("prediction" in answer)
-            return code, answer, rows
 
-    class Server(ThreadingHTTPServer):
-        def get_request(self):
-            conn, address = super().get_request()
-            # headers and body leave in two writes: without this, Nagle's algorithm holds the
-            # second until the client's delayed ACK (40 ms on Linux) on a kept-alive connection
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return conn, address
+JSON, PROMETHEUS = b"application/json", b"text/plain; version=0.0.4"
 
-        # the listen backlog: the standard library's 5 resets connections that arrive together
-        # (32 clients opening theirs at once), before any of them is answered
-        request_queue_size = 1024
-        daemon_threads = True
 
-    server = Server((host, port), Handler)
-    return server
+async def _respond(send, code: int, payload, kind: bytes) -> None:
+    body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Server:
+    """uvicorn serving ``App`` on a socket bound here (so port 0 is known before it serves), with
+    its fast parts (uvloop, httptools) and a listen backlog for many clients arriving at once."""
+
+    BACKLOG = 1024
+
+    def __init__(self, app: App, host: str, port: int):
+        import uvicorn
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port))
+        self.socket.listen(self.BACKLOG)
+        self.server_address = self.socket.getsockname()
+        config = uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            backlog=self.BACKLOG,
+            server_header=False,
+            date_header=False,
+        )
+        self._uvicorn = uvicorn.Server(config)
+        self._done = threading.Event()
+
+    def serve_forever(self) -> None:
+        try:
+            self._uvicorn.run(sockets=[self.socket])
+        finally:
+            self._done.set()
+
+    def shutdown(self, timeout: float = 10) -> None:
+        self._uvicorn.should_exit = True
+        self._done.wait(timeout)
+
+
+def make_server(scorer: Scorer, host: str, port: int, token: str) -> Server:
+    return Server(App(scorer, token), host, port)
 
 
 def registry_aliases(tracking_uri: str):
