@@ -16,7 +16,6 @@ regression or classification. Any other stage is refused when the model is loade
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,13 +122,8 @@ class FillMissing:
 
 def _as_double(values, missing: float) -> np.ndarray:
     """Numbers as doubles, a missing value (None, or NaN as pandas shows a null) as ``missing``."""
-    out = np.empty(len(values), dtype=np.float64)
-    for i, value in enumerate(values):
-        if value is None:
-            out[i] = missing
-            continue
-        number = float(value)
-        out[i] = missing if math.isnan(number) else number
+    out = np.array([missing if value is None else value for value in values], dtype=np.float64)
+    out[np.isnan(out)] = missing
     return out
 
 
@@ -424,7 +418,7 @@ class Pipeline:
         """One prediction per row. ``rows``: a pandas DataFrame or a list of dicts holding at
         least ``columns`` (a missing value as None or NaN)."""
         if isinstance(rows, list):
-            columns = {c: np.array([r.get(c) for r in rows], dtype=object) for c in self.columns}
+            columns = {c: [r.get(c) for r in rows] for c in self.columns}
         else:
             columns = {c: rows[c].to_numpy(dtype=object) for c in self.columns}
         for stage in self.stages:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
+import operator
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -68,13 +69,21 @@ class _Plan:
     numbers."""
 
     def __init__(self, spec):
-        keys = {name: k for name, k, _ in spec.LOOKUPS}
+        keys = {name: _getter(k) for name, k, _ in spec.LOOKUPS}
         self.required = [(view, keys[view], field, rule) for view, (field, rule) in spec.REQUIRED.items()]
-        self.lookups = [(view, keys, columns) for view, keys, columns in spec.LOOKUPS if columns]
+        self.lookups = [(view, keys[view], columns) for view, _, columns in spec.LOOKUPS if columns]
         self.numeric = frozenset(spec.NUMERIC)
         self.kept = [(f, f in self.numeric) for f in spec.KEPT]
         self.derived = list(spec.DERIVED)
         self.defaults = list(spec.DEFAULTS.items())
+
+
+def _getter(keys):
+    """A view's key (a tuple) from a request's fields."""
+    if len(keys) == 1:
+        (only,) = keys
+        return lambda fields: (fields[only],)
+    return operator.itemgetter(*keys)
 
 
 _PLANS: dict[int, _Plan] = {}
@@ -92,8 +101,8 @@ def feature_row(fields: dict, views: DayViews, spec) -> dict:
     A key a required view does not hold refuses the request with that view's field and rule."""
     plan = _plan(spec)
     tables = views.tables
-    for view, keys, field, rule in plan.required:
-        if tuple([fields[k] for k in keys]) not in tables[view]:
+    for view, key, field, rule in plan.required:
+        if key(fields) not in tables[view]:
             raise RequestError(field, rule.format(**fields))
     row = {}
     for field, number in plan.kept:
@@ -101,8 +110,8 @@ def feature_row(fields: dict, views: DayViews, spec) -> dict:
         row[field] = float(value) if number and value is not None else value
     for name, field, divisor in plan.derived:
         row[name] = float(math.floor(fields[field] / divisor))
-    for view, keys, columns in plan.lookups:
-        found = tables[view].get(tuple([fields[k] for k in keys]))
+    for view, key, columns in plan.lookups:
+        found = tables[view].get(key(fields))
         if found is None:
             for column in columns:
                 row[column] = None

@@ -55,10 +55,14 @@ def build_day(spark, data_root: str, ds: str):
     return build_day(spark, data_root, ds)
 
 
-def request_fields(request: dict) -> dict:
-    from spark_jobs.flights.online import request_fields
+_online = None  # online.py, once imported: asked once per flight of a request
 
-    return request_fields(request)
+
+def request_fields(request: dict) -> dict:
+    global _online
+    if _online is None:
+        from spark_jobs.flights import online as _online
+    return _online.request_fields(request)
 
 
 def feature_spec():

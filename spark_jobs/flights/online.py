@@ -37,6 +37,19 @@ class BadRequest(ValueError):
         self.field, self.rule = field, rule
 
 
+_FIELD_SET = frozenset(FIELDS)
+_RULES = {
+    "carrier": (_CARRIER, "two capital letters or digits, e.g. B6"),
+    "origin": (_AIRPORT, "an airport code of three capital letters, e.g. JFK"),
+    "dest": (_AIRPORT, "an airport code of three capital letters, e.g. LAX"),
+    "tailnum": (_TAIL, "a tail number of 2 to 6 capital letters or digits, or null"),
+}
+# Values already found to follow their field's rule (a day asks the same carriers, airports and
+# planes again and again): a set lookup instead of a pattern match. Bounded: cleared when full.
+_GOOD: dict[str, set] = {field: set() for field in _RULES}
+_GOOD_MAX = 100_000
+
+
 def request_fields(request) -> dict:
     """``{"flight_id", "ds", "carrier", "flight", "tailnum", "origin", "dest", "sched_dep_time",
     "time_hour"}``:
@@ -44,25 +57,45 @@ def request_fields(request) -> dict:
     instant (seconds since the epoch, UTC), the key of the weather at the origin."""
     if not isinstance(request, dict):
         raise BadRequest("request", "must be a JSON object of " + ", ".join(FIELDS))
-    unknown = sorted(set(request) - set(FIELDS))
-    if unknown:
+    if not request.keys() <= _FIELD_SET:
+        unknown = sorted(set(request) - _FIELD_SET)
         raise BadRequest(unknown[0], "is not a field of a request (" + ", ".join(FIELDS) + ")")
-    for field in FIELDS:
-        if field not in request and field != "tailnum":
-            raise BadRequest(field, "is missing")
-    carrier = _text(request, "carrier", _CARRIER, "two capital letters or digits, e.g. B6")
-    origin = _text(request, "origin", _AIRPORT, "an airport code of three capital letters, e.g. JFK")
-    dest = _text(request, "dest", _AIRPORT, "an airport code of three capital letters, e.g. LAX")
+    if len(request) < 5 or (len(request) == 5 and "tailnum" in request):
+        for field in FIELDS:
+            if field not in request and field != "tailnum":
+                raise BadRequest(field, "is missing")
+    carrier = _text(request, "carrier")
+    origin = _text(request, "origin")
+    dest = _text(request, "dest")
     tailnum = request.get("tailnum")
     if tailnum is not None:
-        tailnum = _text(
-            request, "tailnum", _TAIL, "a tail number of 2 to 6 capital letters or digits, or null"
-        )
+        tailnum = _text(request, "tailnum")
     flight = request["flight"]
-    if isinstance(flight, bool) or not isinstance(flight, int) or not 1 <= flight <= 9999:
+    if type(flight) is not int or not 1 <= flight <= 9999:  # a bool is not a flight number
         raise BadRequest("flight", "must be a whole number from 1 to 9999")
     raw = request["sched_dep"]
-    parts = _SCHED.fullmatch(raw) if isinstance(raw, str) else None
+    if not isinstance(raw, str):
+        raise BadRequest("sched_dep", "must be the local departure time as YYYY-MM-DDTHH:MM")
+    compact, ds, sched_dep_time, time_hour = _departure(raw)
+    return {
+        # the flight's key as the feature table holds it (features.flight_key): what monitoring
+        # joins the logged request with the flight's outcome on
+        "flight_id": f"{carrier}{flight}-{origin}-{compact}-{sched_dep_time:04d}",
+        "ds": ds,
+        "carrier": carrier,
+        "flight": flight,
+        "tailnum": tailnum,
+        "origin": origin,
+        "dest": dest,
+        "sched_dep_time": sched_dep_time,
+        "time_hour": time_hour,
+    }
+
+
+@functools.lru_cache(maxsize=16384)
+def _departure(raw: str) -> tuple[str, str, int, int]:
+    """``(YYYYMMDD, YYYY-MM-DD, HHMM, the hour as an instant)`` of a scheduled departure."""
+    parts = _SCHED.fullmatch(raw)
     try:
         if parts is None:
             raise ValueError
@@ -70,24 +103,23 @@ def request_fields(request) -> dict:
         dt.datetime(year, month, day, hh, mm)  # a real day and time
     except ValueError:
         raise BadRequest("sched_dep", "must be the local departure time as YYYY-MM-DDTHH:MM") from None
-    sched_dep_time = hh * 100 + mm
-    return {
-        # the flight's key as the feature table holds it (features.flight_key): what monitoring
-        # joins the logged request with the flight's outcome on
-        "flight_id": f"{carrier}{flight}-{origin}-{year:04d}{month:02d}{day:02d}-{sched_dep_time:04d}",
-        "ds": f"{year:04d}-{month:02d}-{day:02d}",
-        "carrier": carrier,
-        "flight": flight,
-        "tailnum": tailnum,
-        "origin": origin,
-        "dest": dest,
-        "sched_dep_time": sched_dep_time,
-        "time_hour": _hour_instant(year, month, day, hh),
-    }
+    return (
+        f"{year:04d}{month:02d}{day:02d}",
+        f"{year:04d}-{month:02d}-{day:02d}",
+        hh * 100 + mm,
+        _hour_instant(year, month, day, hh),
+    )
 
 
-def _text(request: dict, field: str, pattern: re.Pattern, rule: str) -> str:
+def _text(request: dict, field: str) -> str:
     value = request.get(field)
+    good = _GOOD[field]
+    if isinstance(value, str) and value in good:
+        return value
+    pattern, rule = _RULES[field]
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise BadRequest(field, f"must be {rule}")
+    if len(good) >= _GOOD_MAX:
+        good.clear()
+    good.add(value)
     return value
