@@ -16,6 +16,7 @@ regression or classification. Any other stage is refused when the model is loade
 from __future__ import annotations
 
 import json
+import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,21 +227,31 @@ class Trees:
             return np.asarray([self._walk(values) for values in x.tolist()], dtype=np.int64).reshape(
                 rows, len(self.roots)
             )
+        return self._walk_all(x)
+
+    def _walk_all(self, x: np.ndarray) -> np.ndarray:
+        """All rows through all trees, a level at a time. A leaf is its own child both ways
+        (``build``), so every row takes a step at every level. A row goes left when its value is
+        at most the threshold, or, at a categorical split, when the value is among the left
+        categories (a NaN, or a category outside the table, goes right)."""
+        rows, width = x.shape
+        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        feature = np.where(self.feature >= 0, self.feature, 0)
+        children = np.stack([self.left, self.right], axis=1).ravel()
+        categories = self.left_table.shape[1]
+        base = (np.arange(rows, dtype=np.int64) * width)[:, None]
         node = np.tile(self.roots, (rows, 1))
-        row = np.repeat(np.arange(rows), len(self.roots)).reshape(rows, -1)
-        width = self.left_table.shape[1]
         for _ in range(self.depth):
-            feature = self.feature[node]
-            inner = feature >= 0
-            if not inner.any():
-                break
-            v = x[row, np.where(inner, feature, 0)]
+            v = flat[base + feature[node]]
+            go_left = v <= self.threshold[node]
             slot = self.slot[node]
             categorical = slot >= 0
-            category = np.clip(v, 0, width - 1).astype(np.int64)
-            in_left = self.left_table[np.where(categorical, slot, 0), category] & (v >= 0) & (v < width)
-            go_left = np.where(categorical, in_left, v <= self.threshold[node])
-            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+            if categorical.any():
+                value = v[categorical]
+                known = (value >= 0) & (value < categories)
+                category = np.where(known, value, 0).astype(np.int64)
+                go_left[categorical] = self.left_table[slot[categorical], category] & known
+            node = children[node * 2 + ~go_left]
         return node
 
     def _walk(self, values: list[float]) -> list[int]:
@@ -418,7 +429,10 @@ class Pipeline:
         """One prediction per row. ``rows``: a pandas DataFrame or a list of dicts holding at
         least ``columns`` (a missing value as None or NaN)."""
         if isinstance(rows, list):
-            columns = {c: [r.get(c) for r in rows] for c in self.columns}
+            try:
+                columns = {c: list(map(operator.itemgetter(c), rows)) for c in self.columns}
+            except KeyError:  # a row without a column: missing
+                columns = {c: [r.get(c) for r in rows] for c in self.columns}
         else:
             columns = {c: rows[c].to_numpy(dtype=object) for c in self.columns}
         for stage in self.stages:
