@@ -149,23 +149,29 @@ def online_metrics(spark, records: str, features, model, ds: str) -> list[dict]:
     if not any(path.glob("*.jsonl")):
         return []
     key, label = model.usecase.key, model.label
-    log = spark.read.json(str(path))
-    has_shadow = "shadow_version" in log.columns
-    base = log.select(
-        F.col(f"fields.{key}").alias(key),
-        F.col("version").cast("string").alias("version"),
-        F.col("prediction").cast("double").alias("prediction"),
-        *(
-            [
-                F.col("shadow_version").cast("string").alias("shadow_version"),
-                F.col("shadow_prediction").cast("double").alias("shadow_prediction"),
-            ]
-            if has_shadow
-            else [
-                F.lit(None).cast("string").alias("shadow_version"),
-                F.lit(None).cast("double").alias("shadow_prediction"),
-            ]
+    # a line per request, column by column (``mlcycle.serving.service.RequestLog``): only what is
+    # joined and scored is read; a flight per row
+    key_type = features.schema[key].dataType.simpleString()
+    log = spark.read.json(
+        str(path),
+        schema=(
+            f"fields struct<{key}: array<{key_type}>>, version string, predictions array<double>, "
+            "shadow_version string, shadow_predictions array<double>"
         ),
+    )
+    flights = log.select(
+        F.posexplode_outer(f"fields.{key}").alias("position", key),
+        "version",
+        "predictions",
+        "shadow_version",
+        "shadow_predictions",
+    )
+    base = flights.select(
+        key,
+        "version",
+        F.col("predictions")[F.col("position")].alias("prediction"),
+        "shadow_version",
+        F.col("shadow_predictions")[F.col("position")].alias("shadow_prediction"),
     )
     shadowed = base.where(F.col("shadow_version").isNotNull())
     answers = (

@@ -15,6 +15,7 @@ regression or classification. Any other stage is refused when the model is loade
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 import re
@@ -81,15 +82,14 @@ class StringIndexer:
         for source, target, index in zip(self.inputs, self.outputs, self.labels, strict=True):
             unseen = len(index)
             values = columns[source]
-            out = np.empty(len(values), dtype=np.float64)
-            for i, value in enumerate(values):
-                found = index.get(value) if isinstance(value, str) else None
-                if found is None:
-                    if not self.keep_invalid:
-                        raise ValueError(f"{source}: {value!r} was not seen when the model was fitted")
-                    found = unseen
-                out[i] = found
-            columns[target] = out
+            try:  # the labels are strings: anything else (None, a number, NaN) is not among them
+                found = list(map(index.get, values, itertools.repeat(unseen, len(values))))
+            except TypeError:  # a value that cannot be looked up at all
+                found = [index.get(v, unseen) if isinstance(v, str) else unseen for v in values]
+            if not self.keep_invalid and unseen in found:
+                value = values[found.index(unseen)]
+                raise ValueError(f"{source}: {value!r} was not seen when the model was fitted")
+            columns[target] = np.array(found, dtype=np.float64)
 
 
 # The statement ``spark_jobs.pipelines.tabular_stages`` writes: each numeric column cast to double,
@@ -426,9 +426,12 @@ class Pipeline:
         return cls(stages[:-1], stages[-1], _inputs(stages))
 
     def predict(self, rows) -> np.ndarray:
-        """One prediction per row. ``rows``: a pandas DataFrame or a list of dicts holding at
-        least ``columns`` (a missing value as None or NaN)."""
-        if isinstance(rows, list):
+        """One prediction per row. ``rows``: a pandas DataFrame, a list of dicts, or a dict of
+        columns (name to a list of values), holding at least ``columns`` (a missing value as None
+        or NaN)."""
+        if isinstance(rows, dict):  # already column by column
+            columns = dict(rows)
+        elif isinstance(rows, list):
             try:
                 columns = {c: list(map(operator.itemgetter(c), rows)) for c in self.columns}
             except KeyError:  # a row without a column: missing

@@ -41,7 +41,7 @@ def _key(value):
 
 
 class DayViews:
-    """The views of one day, each as ``{key: {feature: value}}``."""
+    """The views of one day, each as ``{key: (value of each feature of the view, in its order)}``."""
 
     def __init__(self, data_root: str | Path, ds: str, spec):
         import pyarrow.parquet as pq
@@ -58,9 +58,9 @@ class DayViews:
             numeric = set(spec.NUMERIC)
             for row in rows:
                 row.setdefault("ds", ds)  # the partition's own column
-                table[tuple(_key(row[k]) for k in keys)] = {
-                    c: (float(row[c]) if c in numeric and row[c] is not None else row[c]) for c in columns
-                }
+                table[tuple(_key(row[k]) for k in keys)] = tuple(
+                    float(row[c]) if c in numeric and row[c] is not None else row[c] for c in columns
+                )
             self.tables[view] = table
 
 
@@ -99,28 +99,55 @@ def _plan(spec) -> _Plan:
 def feature_row(fields: dict, views: DayViews, spec) -> dict:
     """The feature columns of one request, as ``features/ds=D`` holds them for the same flight.
     A key a required view does not hold refuses the request with that view's field and rule."""
+    try:
+        columns = feature_columns([fields], views, spec)
+    except BatchRefused as exc:
+        raise exc.error from None
+    return {name: values[0] for name, values in columns.items()}
+
+
+def feature_columns(fields: list[dict], views: DayViews, spec) -> dict[str, list]:
+    """The feature columns of requests of one day, column by column (what the engine reads), as
+    ``features/ds=D`` holds them for the same flights. The first request (in order) whose key a
+    required view does not hold refuses them all: ``BatchRefused`` names it, with the first of
+    its views' field and rule."""
     plan = _plan(spec)
     tables = views.tables
-    for view, key, field, rule in plan.required:
-        if key(fields) not in tables[view]:
-            raise RequestError(field, rule.format(**fields))
-    row = {}
+    first_bad = None
+    for view, key, _, _ in plan.required:
+        contains = tables[view].__contains__
+        keys = list(map(key, fields))
+        if not all(map(contains, keys)):
+            bad = next(i for i, k in enumerate(keys) if not contains(k))
+            first_bad = bad if first_bad is None else min(first_bad, bad)
+    if first_bad is not None:
+        asked = fields[first_bad]
+        for view, key, field, rule in plan.required:
+            if key(asked) not in tables[view]:
+                raise BatchRefused(first_bad, RequestError(field, rule.format(**asked)))
+    columns: dict[str, list] = {}
     for field, number in plan.kept:
-        value = fields[field]
-        row[field] = float(value) if number and value is not None else value
+        values = list(map(operator.itemgetter(field), fields))
+        columns[field] = [None if v is None else float(v) for v in values] if number else values
     for name, field, divisor in plan.derived:
-        row[name] = float(math.floor(fields[field] / divisor))
-    for view, key, columns in plan.lookups:
-        found = tables[view].get(key(fields))
-        if found is None:
-            for column in columns:
-                row[column] = None
-        else:
-            row.update(found)  # numbers already as floats (DayViews)
+        columns[name] = [float(math.floor(v / divisor)) for v in map(operator.itemgetter(field), fields)]
+    for view, key, names in plan.lookups:
+        get, missing = tables[view].get, (None,) * len(names)
+        found = [get(k, missing) for k in map(key, fields)]  # numbers already floats (DayViews)
+        for name, values in zip(names, zip(*found, strict=True) if found else [()] * len(names), strict=True):
+            columns[name] = list(values)
     for name, value in plan.defaults:
-        if row[name] is None:
-            row[name] = float(value) if name in plan.numeric else value
-    return row
+        default = float(value) if name in plan.numeric else value
+        columns[name] = [default if v is None else v for v in columns[name]]
+    return columns
+
+
+class BatchRefused(ValueError):
+    """Request ``index`` of a batch refused: ``error`` says why (the batch is answered by nothing)."""
+
+    def __init__(self, index: int, error: RequestError):
+        super().__init__(f"request {index}: {error}")
+        self.index, self.error = index, error
 
 
 class FeatureStore:
@@ -165,19 +192,60 @@ class FeatureStore:
                 self._days.popitem(last=False)
         return views
 
-    def features(self, request, days: dict | None = None) -> tuple[dict, dict]:
-        """(the request's fields, its feature row); a ``RequestError`` names what is wrong.
-        ``days``: the views already found for the other requests of a batch, by day."""
+    def fields(self, request) -> dict:
+        """The request's fields (the use case's ``request_fields``); a ``RequestError`` names what
+        is wrong."""
         try:
-            fields = self.module.request_fields(request)
+            return self.module.request_fields(request)
         except ValueError as exc:
             field = getattr(exc, "field", "request")
             raise RequestError(field, getattr(exc, "rule", str(exc))) from None
-        ds = fields["ds"]
-        if days is None:
-            views = self.views(ds)
-        else:
-            views = days.get(ds)
-            if views is None:
-                views = days[ds] = self.views(ds)
-        return fields, feature_row(fields, views, self.spec)
+
+    def features(self, request) -> tuple[dict, dict]:
+        """(the request's fields, its feature row); a ``RequestError`` names what is wrong."""
+        fields = self.fields(request)
+        return fields, feature_row(fields, self.views(fields["ds"]), self.spec)
+
+    def batch(self, requests: list) -> tuple[list[dict], dict[str, list]]:
+        """(each request's fields, the feature columns of them all, in the requests' order). The
+        first request that is wrong refuses the batch: ``BatchRefused`` gives its index and why."""
+        fields: list[dict] = []
+        refused: BatchRefused | None = None
+        for i, request in enumerate(requests):
+            try:
+                fields.append(self.fields(request))
+            except RequestError as exc:
+                refused = BatchRefused(i, exc)
+                break
+        by_day: dict[str, list[int]] = {}
+        for i, f in enumerate(fields):
+            by_day.setdefault(f["ds"], []).append(i)
+        parts = []
+        for ds, positions in by_day.items():  # each day's views read once
+            if refused is not None and positions[0] > refused.index:
+                continue  # an earlier request is already refused
+            try:
+                views = self.views(ds)
+                chosen = fields if len(by_day) == 1 else [fields[i] for i in positions]
+                parts.append((positions, feature_columns(chosen, views, self.spec)))
+            except RequestError as exc:
+                refused = _earlier(refused, BatchRefused(positions[0], exc))
+            except BatchRefused as exc:
+                refused = _earlier(refused, BatchRefused(positions[exc.index], exc.error))
+        if refused is not None:
+            raise refused
+        if not parts:
+            return fields, {}
+        if len(parts) == 1:
+            return fields, parts[0][1]
+        columns = {name: [None] * len(fields) for name in parts[0][1]}
+        for positions, part in parts:
+            for name, values in part.items():
+                column = columns[name]
+                for i, value in zip(positions, values, strict=True):
+                    column[i] = value
+        return fields, columns
+
+
+def _earlier(a: BatchRefused | None, b: BatchRefused) -> BatchRefused:
+    return b if a is None or b.index < a.index else a

@@ -21,8 +21,10 @@ champion's answer and the shadow's, for monitoring to join with what happened.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
+import operator
 import os
 import socket
 import threading
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import msgspec
 
-from mlcycle.serving.features import FeatureStore, RequestError
+from mlcycle.serving.features import BatchRefused, FeatureStore
 
 log = logging.getLogger("mlcycle.serving")
 
@@ -65,8 +67,17 @@ class Slot:
 
 
 class RequestLog:
-    """Append-only JSON lines per model and day, one file per process: a line is written whole and
-    flushed before the answer leaves, so a restart loses nothing answered."""
+    """Append-only JSON lines per model and day, one file per process. A line is one request (one
+    flight or a batch) of one day, column by column::
+
+        {"request_id": ..., "at": <seconds since the epoch>, "flights": <how many>,
+         "fields": {<field>: [<value of each flight>, ...], ...},
+         "features": {<feature>: [...], ...},
+         "version": <the champion's version>, "predictions": [...],
+         "shadow_version": <the challenger's, or null>, "shadow_predictions": [... or null]}
+
+    A line is written whole and flushed before the answer leaves, so a restart loses nothing
+    answered."""
 
     KEEP_OPEN = 16
 
@@ -76,26 +87,71 @@ class RequestLog:
         self._files: OrderedDict[tuple[str, str], object] = OrderedDict()  # the days written lately
         self._lock = threading.Lock()
 
-    def write(self, model: str, ds: str, records: list[dict]) -> None:
-        text = b"".join(_ENCODE(r) + b"\n" for r in records)
+    def write(
+        self,
+        model: str,
+        request_id: str,
+        fields: list[dict],
+        features: dict[str, list],
+        answered: tuple[int, list[float]],
+        shadow: tuple[int, list[float]] | None = None,
+    ) -> None:
+        """One request's flights (``fields``, in order; ``features`` column by column), its
+        answers ``(version, predictions)`` and the shadow's, a line per day the flights are of."""
+        at = time.time()
+        names = list(fields[0])
+        by_field = {name: list(map(operator.itemgetter(name), fields)) for name in names}
+        days = by_field["ds"]
+        lines = []
+        for ds in dict.fromkeys(days):  # the days in the order first asked
+            if days.count(ds) == len(days):  # all of one day: the columns as they are
+                pick = _whole
+            else:
+                positions = [i for i, d in enumerate(days) if d == ds]
+                pick = functools.partial(_some, positions)
+            record = {
+                "request_id": request_id,
+                "at": at,
+                "flights": days.count(ds),
+                "fields": {n: pick(v) for n, v in by_field.items()},
+                "features": {n: pick(v) for n, v in features.items()},
+                "version": answered[0],
+                "predictions": pick(answered[1]),
+                "shadow_version": shadow[0] if shadow else None,
+                "shadow_predictions": pick(shadow[1]) if shadow else None,
+            }
+            lines.append((ds, _ENCODE(record) + b"\n"))
         with self._lock:
-            handle = self._files.get((model, ds))
-            if handle is None:
-                folder = self.data_root / "models" / model / "requests" / f"ds={ds}"
-                folder.mkdir(parents=True, exist_ok=True)
-                handle = open(folder / self.name, "ab")  # noqa: SIM115 (kept open)
-                self._files[(model, ds)] = handle
-                while len(self._files) > self.KEEP_OPEN:  # requests spread over many days
-                    self._files.popitem(last=False)[1].close()
-            self._files.move_to_end((model, ds))
-            handle.write(text)
-            handle.flush()
+            for ds, text in lines:
+                handle = self._handle(model, ds)
+                handle.write(text)
+                handle.flush()
+
+    def _handle(self, model: str, ds: str):
+        handle = self._files.get((model, ds))
+        if handle is None:
+            folder = self.data_root / "models" / model / "requests" / f"ds={ds}"
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / self.name, "ab")  # noqa: SIM115 (kept open)
+            self._files[(model, ds)] = handle
+            while len(self._files) > self.KEEP_OPEN:  # requests spread over many days
+                self._files.popitem(last=False)[1].close()
+        self._files.move_to_end((model, ds))
+        return handle
 
     def close(self) -> None:
         with self._lock:
             for handle in self._files.values():
                 handle.close()
             self._files.clear()
+
+
+def _whole(values: list) -> list:
+    return values
+
+
+def _some(positions: list[int], values: list) -> list:
+    return [values[i] for i in positions]
 
 
 def resident_bytes() -> int | None:
@@ -293,34 +349,22 @@ class Scorer:
                 request_id, "flights", f"holds {len(flights)} requests, at most {self.max_batch}"
             )
         store = self.stores[slot.model.usecase.name]
-        fields, rows, days = [], [], {}  # a batch reads each day's views once
-        for i, flight in enumerate(flights):
-            try:
-                f, row = store.features(flight, days)
-            except RequestError as exc:
-                where = exc.field if single else f"flights[{i}].{exc.field}"
-                return 422 if exc.field != "request" else 400, _error(request_id, where, exc.rule)
-            fields.append(f)
-            rows.append(row)
-        predictions = served.engine.predict(rows)
-        shadowed = shadow.engine.predict(rows) if shadow is not None else None
-        now = time.time()
-        by_day: dict[str, list[dict]] = {}
-        for i, f in enumerate(fields):
-            by_day.setdefault(f["ds"], []).append(
-                {
-                    "request_id": request_id,
-                    "at": now,
-                    "fields": f,
-                    "features": rows[i],
-                    "version": served.version,
-                    "prediction": float(predictions[i]),
-                    "shadow_version": shadow.version if shadow else None,
-                    "shadow_prediction": float(shadowed[i]) if shadowed is not None else None,
-                }
-            )
-        for ds, records in by_day.items():
-            self.log.write(name, ds, records)
+        try:
+            fields, columns = store.batch(flights)  # each day's views read once
+        except BatchRefused as exc:
+            field_name, rule = exc.error.field, exc.error.rule
+            where = field_name if single else f"flights[{exc.index}].{field_name}"
+            return 422 if field_name != "request" else 400, _error(request_id, where, rule)
+        predictions = served.engine.predict(columns).tolist()
+        shadowed = shadow.engine.predict(columns).tolist() if shadow is not None else None
+        self.log.write(
+            name,
+            request_id,
+            fields,
+            columns,
+            (served.version, predictions),
+            (shadow.version, shadowed) if shadow is not None else None,
+        )
         answer = {
             "model": name,
             "registered_name": slot.model.registered_name,
@@ -328,9 +372,9 @@ class Scorer:
             "request_id": request_id,
         }
         if single:
-            answer["prediction"] = float(predictions[0])
+            answer["prediction"] = predictions[0]
         else:
-            answer["predictions"] = [float(p) for p in predictions]
+            answer["predictions"] = predictions
         return 200, answer
 
 

@@ -186,10 +186,23 @@ def test_every_flight_asked_of_the_service_gets_the_batch_prediction(data_root, 
     if model.task == "classification":
         assert both["batch"].between(0, 1).all() and both["batch"].nunique() > 10  # probabilities
     scorer.log.close()
-    logged = pd.read_json(
-        next((data_root / "models" / name / "requests" / f"ds={DS}").glob("*.jsonl")), lines=True
-    )
-    assert len(logged) == len(day)  # every request logged
+    (log_file,) = (data_root / "models" / name / "requests" / f"ds={DS}").glob("*.jsonl")
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [line["flights"] for line in lines] == [500, len(day) - 500]  # every request, every flight
+    # the features a batch was answered with, column by column, are the feature table's
+    logged = pd.concat(pd.DataFrame(line["features"], index=line["fields"]["flight_id"]) for line in lines)
+    table = pd.read_parquet(data_root / "features" / f"ds={DS}").set_index("flight_id").loc[logged.index]
+    for column in logged.columns:
+        if pd.api.types.is_numeric_dtype(table[column]):
+            assert logged[column].astype(float).fillna(-1e9).to_numpy() == pytest.approx(
+                table[column].astype(float).fillna(-1e9).to_numpy(), abs=1e-9
+            ), column
+        else:
+            assert logged[column].fillna("").tolist() == table[column].fillna("").tolist(), column
+    answered = {
+        k: v for line in lines for k, v in zip(line["fields"]["flight_id"], line["predictions"], strict=True)
+    }
+    assert answered == served  # and the answers logged are those returned
 
 
 def test_a_rejected_day_is_recorded_and_not_validated(data_root, day_counts, spark, capsys):

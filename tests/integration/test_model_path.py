@@ -425,13 +425,16 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     logged.append(logged[0])
     log_dir = Path(records) / "requests" / f"ds={DAYS[-1]}"
     log_dir.mkdir(parents=True)
+    # (the service's lines: a request each, one flight or a batch, column by column)
+    requests = [logged[:1], logged[1:100], logged[100:]]
     (log_dir / "service-1.jsonl").write_text(
         "".join(
             json.dumps(
-                {"request_id": f"r{i}", "fields": {"flight_id": f}, "version": v1, "prediction": p,
-                 "shadow_version": v2, "shadow_prediction": p + 10.0}
+                {"request_id": f"r{i}", "flights": len(asked), "fields": {"flight_id": [f for f, _ in asked]},
+                 "version": v1, "predictions": [p for _, p in asked],
+                 "shadow_version": v2, "shadow_predictions": [p + 10.0 for _, p in asked]}
             ) + "\n"
-            for i, (f, p) in enumerate(logged)
+            for i, asked in enumerate(requests)
         )
     )  # fmt: skip
     run_job(capsys, "monitoring.py", "--ds", DAYS[-1], "--data-root", data_root, "--model", "air_time")

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,8 +79,8 @@ class Version:
     def __init__(self, version: int):
         self.version = version
 
-    def predict(self, rows):
-        return [self.version * 10000 + r["distance"] for r in rows]
+    def predict(self, columns):
+        return np.asarray([self.version * 10000 + d for d in columns["distance"]])
 
 
 @pytest.fixture
@@ -144,16 +145,39 @@ def test_an_answer_names_model_version_and_request_and_is_logged(service):
         for p in (root / "models" / "air_time" / "requests" / f"ds={DS}").glob("*.jsonl")
         for line in p.read_text().splitlines()
     ]
-    assert [r["request_id"] for r in logged] == [
-        answer["request_id"],
-        batch["request_id"],
-        batch["request_id"],
-    ]
-    first = logged[0]
-    assert first["prediction"] == answer["prediction"] and first["version"] == 1
-    assert first["fields"]["sched_dep_time"] == 1430 and first["features"]["sched_dep_hour"] == 14.0
-    assert first["features"]["temp"] == 30.0  # the weather of the scheduled hour at the origin
-    assert logged[2]["features"]["route_flights"] == 0.0  # a route without history: the default
+    # a line per request, column by column
+    assert [r["request_id"] for r in logged] == [answer["request_id"], batch["request_id"]]
+    first, second = logged
+    assert first["flights"] == 1 and first["predictions"] == [answer["prediction"]] and first["version"] == 1
+    assert first["fields"]["sched_dep_time"] == [1430] and first["features"]["sched_dep_hour"] == [14.0]
+    assert first["features"]["temp"] == [30.0]  # the weather of the scheduled hour at the origin
+    assert (first["shadow_version"], first["shadow_predictions"]) == (None, None)
+    assert second["flights"] == 2 and second["predictions"] == batch["predictions"]
+    assert second["fields"]["origin"] == ["JFK", "EWR"]
+    assert second["features"]["route_flights"] == [300.0, 0.0]  # a route without history: the default
+
+
+def test_a_request_over_two_days_is_logged_in_each_day_with_its_own_flights(tmp_path):
+    log = RequestLog(tmp_path)
+    days = ["2013-02-01", "2013-02-02", "2013-02-01"]
+    fields = [{"flight_id": f"F{i}", "ds": ds} for i, ds in enumerate(days)]
+    log.write(
+        "air_time", "r1", fields, {"temp": [1.0, 2.0, 3.0]}, (4, [10.0, 20.0, 30.0]), (5, [11.0, 21.0, 31.0])
+    )
+    log.close()
+    lines = {}
+    for ds in sorted(set(days)):
+        (written,) = (tmp_path / "models" / "air_time" / "requests" / f"ds={ds}").glob("*.jsonl")
+        (lines[ds],) = [json.loads(line) for line in written.read_text().splitlines()]
+    one, two = lines["2013-02-01"], lines["2013-02-02"]
+    assert (one["flights"], one["fields"]["flight_id"], one["features"]["temp"]) == (
+        2,
+        ["F0", "F2"],
+        [1.0, 3.0],
+    )
+    assert (one["predictions"], one["shadow_predictions"]) == ([10.0, 30.0], [11.0, 31.0])
+    assert (two["flights"], two["fields"]["flight_id"], two["predictions"]) == (1, ["F1"], [20.0])
+    assert one["request_id"] == two["request_id"] == "r1" and one["version"] == two["version"] == 4
 
 
 def test_without_the_token_nothing_is_answered(service):
@@ -176,6 +200,50 @@ def test_without_the_token_nothing_is_answered(service):
         ({**REQUEST, "seats": 3}, None, 422, "seats"),
         ({"flights": [REQUEST] * 6}, None, 413, "flights"),
         ({"flights": [REQUEST, {**REQUEST, "dest": "ORD"}]}, None, 422, "flights[1].dest"),
+        # the first wrong request of a batch is named, whatever is wrong with the later ones
+        (
+            {"flights": [REQUEST, {**REQUEST, "dest": "BOS"}, {**REQUEST, "carrier": "ZZ"}]},
+            None,
+            422,
+            "flights[1].dest",
+        ),
+        (
+            {"flights": [REQUEST, {**REQUEST, "dest": "BOS"}, {**REQUEST, "flight": 0}]},
+            None,
+            422,
+            "flights[1].dest",
+        ),
+        (
+            {"flights": [REQUEST, {**REQUEST, "sched_dep": "2013-05-01T10:00"}]},
+            None,
+            422,
+            "flights[1].sched_dep",
+        ),
+        (
+            {
+                "flights": [
+                    REQUEST,
+                    {**REQUEST, "sched_dep": "2013-05-01T10:00"},
+                    {**REQUEST, "origin": "XYZ"},
+                ]
+            },
+            None,
+            422,
+            "flights[1].sched_dep",
+        ),
+        (
+            {
+                "flights": [
+                    REQUEST,
+                    {**REQUEST, "origin": "XYZ"},
+                    {**REQUEST, "sched_dep": "2013-05-01T10:00"},
+                ]
+            },
+            None,
+            422,
+            "flights[1].origin",
+        ),
+        ({"flights": [REQUEST, 7]}, None, 400, "flights[1].request"),
     ],
 )
 def test_a_bad_request_gets_a_4xx_naming_the_field_and_the_rule(service, body, raw, code, field):
@@ -227,7 +295,7 @@ def test_a_challenger_is_scored_in_the_shadow_and_logged_never_returned(service)
         for p in (root / "models" / "air_time" / "requests" / f"ds={DS}").glob("*.jsonl")
         for line in p.read_text().splitlines()
     ]
-    assert (line["shadow_version"], line["shadow_prediction"]) == (5, 52475.0)
+    assert (line["shadow_version"], line["shadow_predictions"]) == (5, [52475.0])
     assert call(url, "/health")[1]["models"]["air_time"]["shadow"] == 5
 
 
@@ -253,7 +321,7 @@ def test_the_request_log_keeps_a_bounded_number_of_files_open_and_loses_no_line(
     days = [f"2013-02-{d:02d}" for d in range(1, 21)]
     for round_ in range(2):  # each day written, then each again after its file was closed
         for ds in days:
-            log.write("air_time", ds, [{"request_id": f"{ds}-{round_}"}])
+            log.write("air_time", f"{ds}-{round_}", [{"ds": ds}], {}, (1, [0.0]))
             assert len(log._files) <= RequestLog.KEEP_OPEN
     log.close()
     for ds in days:
