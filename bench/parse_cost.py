@@ -1,17 +1,26 @@
-"""DAG parse cost: each DAG file's parse time against an empty DAG file's, side by side.
+"""DAG parse cost: each DAG file's parse time against its same-shape no-op twin's, side by side.
 
     .venv/bin/python bench/parse_cost.py [--repeat 7]
 
-Each round parses every file in a fresh interpreter that has already loaded what the dag-processor
-has loaded when it parses that file (its parsing module, the models, the providers manager, and the
-``airflow.*`` modules the file names, which ``parsing_pre_import_modules`` imports beforehand), in
-an interleaved order, so machine noise hits all files alike; the ratio of medians is printed. What
-is left is the file's own cost: the non-Airflow modules it imports and the building of its DAG.
+A file that builds ten tasks is not measured against an empty DAG but against its twin: a file
+made here from the DAGs the real file builds (the same DAG ids, schedules, asset triggers, params
+with their schemas, and tags; the same tasks, dependencies, outlets and mapped tasks), every task a
+no-op ``@task`` (as the day's twins of ``bench/twin_dags``), nothing imported but Airflow. Each round parses every file and every twin (and an empty DAG, for scale) in
+a fresh interpreter that has already loaded what the dag-processor has loaded when it parses that
+file (its parsing module, the models, the providers manager, the ``airflow.*`` modules the file
+names, which ``parsing_pre_import_modules`` imports beforehand, and what the project's
+``airflow_local_settings`` imports in the dag-processor: ``mlcycle.orchestration.preload``), from
+bytecode (the embedded stack compiles the project's files when it starts), in an interleaved
+order, so machine noise hits all files alike; the ratios of medians are printed. What is left is the file's own cost: the
+non-Airflow modules it imports and the building of its DAGs, against the building of the same
+shapes from Airflow's cheapest operator.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
 import os
 import statistics
 import subprocess
@@ -20,6 +29,10 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mlcycle.devstack import stack  # noqa: E402
+
 EMPTY_DAG = """
 from datetime import datetime
 from airflow.sdk import DAG
@@ -27,7 +40,7 @@ with DAG(dag_id="empty", schedule=None, start_date=datetime(2013, 1, 1)):
     pass
 """
 TIMER = r"""
-import importlib, importlib.util, sys, time
+import importlib, importlib.util, json, sys, time
 # What the dag-processor has loaded before it parses a file: its own parsing module (with the SDK,
 # the models and SQLAlchemy), the providers manager, and the ``airflow.*`` modules the file names
 # (``[dag_processor] parsing_pre_import_modules``, on by default, imports them in the parent).
@@ -36,6 +49,9 @@ import airflow.models
 import airflow.providers_manager
 import airflow.sdk
 from airflow.utils.file import iter_airflow_imports
+# and what the project's local settings import in the dag-processor (mlcycle.orchestration.preload)
+from mlcycle.orchestration.preload import setup
+setup(["airflow", "dag-processor"])
 path = sys.argv[1]
 for name in iter_airflow_imports(path):
     importlib.import_module(name)
@@ -44,34 +60,157 @@ spec = importlib.util.spec_from_file_location("dag_under_test", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 print(time.perf_counter() - t0)
+if sys.argv[2:] == ["--shape"]:
+    from airflow.sdk import DAG
+
+    def schedule(dag):
+        kind = type(dag.timetable).__name__
+        if kind == "CronDataIntervalTimetable":
+            return {"cron": dag.timetable.expression}
+        condition = getattr(dag.timetable, "asset_condition", None)
+        if condition is not None:
+            return {"assets": condition_of(condition)}
+        return {}
+
+    def upstream_first(dag):
+        done, ordered, left = set(), [], list(dag.tasks)
+        while left:
+            ready = [t for t in left if t.upstream_task_ids <= done]
+            ordered += ready
+            done |= {t.task_id for t in ready}
+            left = [t for t in left if t.task_id not in done]
+        return ordered
+
+    def condition_of(condition):
+        if hasattr(condition, "uri"):
+            return [condition.name, condition.uri]
+        return {type(condition).__name__: [condition_of(c) for c in condition.objects]}
+
+    shapes = [
+        {
+            "dag_id": dag.dag_id,
+            "schedule": schedule(dag),
+            "params": {
+                k: [dag.params[k], dag.params.get_param(k).schema, dag.params.get_param(k).description]
+                for k in dag.params
+            },
+            "tags": sorted(dag.tags),
+            "tasks": [
+                {
+                    "task_id": t.task_id,
+                    "upstream": sorted(t.upstream_task_ids),
+                    "outlets": [[o.name, o.uri] for o in t.outlets if hasattr(o, "uri")],
+                    "mapped": bool(getattr(t, "is_mapped", False)),
+                }
+                for t in upstream_first(dag)
+            ],
+        }
+        for dag in vars(module).values()
+        if isinstance(dag, DAG)
+    ]
+    print(json.dumps(shapes, default=str))
+"""
+# The twin of a DAG file: the same DAGs, built from their shapes, every task a no-op ``@task`` (as
+# the day's twins of ``bench/twin_dags`` are), a mapped task mapped over its first upstream's output.
+TWIN = """
+from datetime import datetime
+import airflow.providers.standard.decorators.python  # (pre-imported by the dag-processor)
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronDataIntervalTimetable, Param, task
+SHAPES = {shapes!r}
+
+
+@task
+def noop(value=None):
+    return None
+
+
+def condition(c):
+    if isinstance(c, list):
+        return Asset(name=c[0], uri=c[1])
+    ((kind, parts),) = c.items()
+    return {{"AssetAny": AssetAny, "AssetAll": AssetAll}}[kind](*[condition(p) for p in parts])
+
+
+for shape in SHAPES:
+    when = shape["schedule"]
+    if "cron" in when:
+        schedule = CronDataIntervalTimetable(when["cron"], timezone="UTC")
+    elif "assets" in when:
+        schedule = condition(when["assets"])
+    else:
+        schedule = None
+    with DAG(
+        dag_id=shape["dag_id"],
+        schedule=schedule,
+        start_date=datetime(2013, 1, 1),
+        params={{k: Param(v, description=d, **schema) for k, (v, schema, d) in shape["params"].items()}},
+        tags=shape["tags"],
+    ) as dag:
+        tasks = {{}}
+        for t in shape["tasks"]:  # upstream first
+            made = noop.override(task_id=t["task_id"], outlets=[Asset(name=n, uri=u) for n, u in t["outlets"]])
+            if t["mapped"] and t["upstream"]:
+                tasks[t["task_id"]] = made.expand(value=tasks[t["upstream"][0]])
+            else:
+                tasks[t["task_id"]] = made()
+            for upstream in t["upstream"]:
+                tasks[upstream] >> tasks[t["task_id"]]
+    globals()[shape["dag_id"]] = dag
 """
 
 
+def _timer(env: dict[str, str], *args: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", TIMER, *args], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"parsing {args[0]} failed:\n{out.stderr[-3000:]}")
+    return out.stdout.strip().splitlines()
+
+
 def parse_seconds(path: Path, env: dict[str, str]) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", TIMER, str(path)], env=env, capture_output=True, text=True, check=True
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(_timer(env, str(path))[-1])
 
 
-def main() -> None:
+def twin_of(path: Path, folder: Path, env: dict[str, str]) -> Path | None:
+    """The same-shape no-op twin of a DAG file, written under ``folder`` (None: it builds no DAG)."""
+    shapes = json.loads(_timer(env, str(path), "--shape")[-1])
+    if not shapes:
+        return None
+    twin = folder / f"twin_{path.name}"
+    twin.write_text(TWIN.format(shapes=shapes))
+    return twin
+
+
+def main(argv=None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    args = parser.parse_args()
+    parser.add_argument("--files", nargs="*", help="DAG files (default: every file of dags/)")
+    args = parser.parse_args(argv)
+    dag_files = [Path(f) for f in args.files] if args.files else sorted((REPO / "dags").glob("*.py"))
     with tempfile.TemporaryDirectory() as tmp:
-        empty = Path(tmp) / "empty_dag.py"
+        folder = Path(tmp)
+        empty = folder / "empty_dag.py"
         empty.write_text(EMPTY_DAG)
-        env = dict(os.environ, MLCYCLE_HOME=tmp, AIRFLOW_HOME=str(Path(tmp) / "airflow"))
-        files = [empty, *sorted((REPO / "dags").glob("*.py"))]
+        env = dict(os.environ, MLCYCLE_HOME=tmp, AIRFLOW_HOME=str(folder / "airflow"))
+        twins = {f: twin_of(f, folder, env) for f in dag_files}
+        # every file read from bytecode, as the embedded stack compiles it (stack.compile_bytecode)
+        stack.compile_bytecode({"AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags")})
+        compileall.compile_dir(folder, quiet=2)
+        files = [empty, *[p for f, t in twins.items() for p in (f, t) if p is not None]]
         times: dict[Path, list[float]] = {f: [] for f in files}
         for _ in range(args.repeat):
             for f in files:
                 times[f].append(parse_seconds(f, env))
-    base = statistics.median(times[empty])
-    print(f"{'DAG file':28} {'median s':>9} {'x empty':>8}")
-    for f in files:
-        med = statistics.median(times[f])
-        print(f"{f.name:28} {med:9.3f} {med / base:8.2f}")
+    med = {f: statistics.median(v) for f, v in times.items()}
+    print(f"{'DAG file':28} {'median s':>9} {'twin s':>9} {'x twin':>7} {'x empty':>8}")
+    print(f"{'(empty DAG)':28} {med[empty]:9.4f}")
+    ratios = {}
+    for f, t in twins.items():
+        if t is None:  # no DAG, no twin: its own time only
+            print(f"{f.name:28} {med[f]:9.4f} {'-':>9} {'-':>7} {med[f] / med[empty]:8.1f}")
+            continue
+        ratios[f.name] = med[f] / med[t]
+        print(f"{f.name:28} {med[f]:9.4f} {med[t]:9.4f} {ratios[f.name]:7.2f} {med[f] / med[empty]:8.1f}")
+    return ratios
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Plain data and the standard library only: the DAG files read this at parse time.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -134,10 +135,23 @@ class Catalog:
     errors: list[SpecError] = field(default_factory=list)
 
 
+# The files read, by path: (what identifies the file's state, its contents). A file read again
+# unchanged is not parsed again: the dag-processor reads the catalog once before it forks its parses
+# (``mlcycle.orchestration.preload``), so a parse reads only what changed since.
+_READ: dict[Path, tuple[tuple[int, int, int], dict]] = {}
+
+
 def _read_toml(path: Path) -> dict:
     try:
+        state = path.stat()
+        stamp = (state.st_mtime_ns, state.st_size, state.st_ino)
+        held = _READ.get(path)
+        if held is not None and held[0] == stamp:
+            return copy.deepcopy(held[1])
         with path.open("rb") as f:
-            return tomllib.load(f)
+            spec = tomllib.load(f)
+        _READ[path] = (stamp, spec)
+        return copy.deepcopy(spec)
     except FileNotFoundError as exc:
         raise SpecError(path, "(file)", "missing", f"write {path.name} (see docs/ADDING_A_MODEL.md)") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -174,8 +188,19 @@ def _file(folder: Path, spec_path: Path, key: str, value: str) -> Path:
     return target
 
 
+_SUITES_CHECKED: dict[Path, tuple[int, int, int]] = {}  # suites found good, in the state found
+
+
 def _suite(path: Path, key: str, suite: Path) -> Path:
-    """A GX suite as JSON: it must parse and list expectations, each with a type."""
+    """A GX suite as JSON: it must parse and list expectations, each with a type (checked again
+    only when the file changed since it was found good)."""
+    try:
+        state = suite.stat()
+        stamp = (state.st_mtime_ns, state.st_size, state.st_ino)
+    except OSError:
+        stamp = None
+    if stamp is not None and _SUITES_CHECKED.get(suite) == stamp:
+        return suite
     try:
         data = json.loads(suite.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -193,6 +218,8 @@ def _suite(path: Path, key: str, suite: Path) -> Path:
             f"{suite.name} is not a suite (no list of expectations with a type)",
             "write it as GX saves one",
         )
+    if stamp is not None:
+        _SUITES_CHECKED[suite] = stamp
     return suite
 
 

@@ -479,6 +479,31 @@ with create_session() as session:
 """
 
 
+def compile_bytecode(env: dict[str, str]) -> list[Path]:
+    """The project's Python files (the platform's package, the jobs, the DAG files, the use cases'
+    code) compiled to bytecode beside them, those whose bytecode is missing or older than the file.
+    Where ``PYTHONDONTWRITEBYTECODE`` is set, no process writes it: without this, every parse of a
+    DAG file by the dag-processor and every task would compile them again. A file changed later is
+    compiled in memory by the process that imports it, as before."""
+    import compileall
+
+    import spark_jobs
+    from mlcycle.specs import usecases_root
+
+    folders = [
+        Path(__file__).resolve().parents[1],  # mlcycle
+        Path(spark_jobs.__file__).resolve().parent,
+        Path(env["AIRFLOW__CORE__DAGS_FOLDER"]),
+        usecases_root(),
+    ]
+    done = []
+    for folder in folders:
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            compileall.compile_dir(folder, quiet=2, workers=1)
+            done.append(folder)
+    return done
+
+
 def start(wait: bool = True) -> None:
     """Start every component that is not running. After a crash (a killed scheduler, a stopped
     MLflow), only the missing components are started again; the others keep running."""
@@ -492,6 +517,7 @@ def start(wait: bool = True) -> None:
         _prepare_home()
     _link_airflow_config()
     env = stack_env()
+    compile_bytecode(env)
     commands = _commands(env)
 
     def launch(name: str) -> None:

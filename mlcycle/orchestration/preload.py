@@ -35,11 +35,52 @@ MODULES = (
 )
 
 
-def wanted(argv: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
-    """Only in the scheduler, whose executor forks the task processes, and unless turned off."""
+# What the DAG files import when they are parsed: the DAG factory and, through it, the project's
+# modules it builds the DAGs with (``mlcycle.orchestration.dag_factory``). The dag-processor forks a
+# process for every parse of a file; imported once in the dag-processor, they are loaded in every
+# parse instead of imported again. The catalog is read once there too (``warm_catalog``); each parse
+# still reads it, and parses again only the files changed since (``mlcycle.specs._read_toml``): a
+# new or changed folder shows at the next parse. A change to the platform's own package needs the
+# dag-processor restarted, as it needs the scheduler restarted for the tasks.
+PARSING_MODULES = ("tomllib", "mlcycle.orchestration.dag_factory")
+
+
+def modules_for(argv: list[str] | None = None, env: dict[str, str] | None = None) -> tuple[str, ...]:
+    """What this Airflow process preloads: the tasks' libraries in the scheduler, whose executor
+    forks the task processes; the DAG factory in the dag-processor, which forks a process per
+    parse; nothing elsewhere, or when turned off (``MLCYCLE_PRELOAD=0``)."""
     argv = sys.argv if argv is None else argv
     env = os.environ if env is None else env
-    return argv[1:2] == ["scheduler"] and switched_on("MLCYCLE_PRELOAD", env)
+    if not switched_on("MLCYCLE_PRELOAD", env):
+        return ()
+    return {"scheduler": MODULES, "dag-processor": PARSING_MODULES}.get(argv[1] if len(argv) > 1 else "", ())
+
+
+def setup(argv: list[str] | None = None, env: dict[str, str] | None = None) -> list[str]:
+    """What ``airflow_local_settings`` does at the start of each Airflow process: preload what this
+    process forks its children with (``modules_for``)."""
+    modules = modules_for(argv, env)
+    if not modules:
+        return []
+    loaded = preload(modules)
+    if modules == PARSING_MODULES:
+        warm_catalog()
+    return loaded
+
+
+def warm_catalog() -> None:
+    """Read the catalog once, so that the parses forked from here find its files already read."""
+    try:
+        from mlcycle.specs import catalog
+
+        catalog()
+    except Exception as exc:  # the parses will say what is wrong, with the file and the fix
+        print(f"mlcycle: the catalog was not read ahead of the parses: {exc}", file=sys.stderr, flush=True)
+
+
+def wanted(argv: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
+    """Whether the scheduler's preload of the tasks' libraries applies to this process."""
+    return modules_for(argv, env) == MODULES
 
 
 def preload(modules: tuple[str, ...] = MODULES) -> list[str]:
@@ -59,7 +100,7 @@ def preload(modules: tuple[str, ...] = MODULES) -> list[str]:
     # Airflow's logging is not set up yet when its local settings are imported: say it on stderr,
     # which the scheduler's log keeps.
     print(
-        f"mlcycle: preloaded for the task processes in {time.perf_counter() - t0:.1f} s: {', '.join(loaded)}",
+        f"mlcycle: preloaded in {time.perf_counter() - t0:.1f} s: {', '.join(loaded)}",
         file=sys.stderr,
         flush=True,
     )

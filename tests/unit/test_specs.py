@@ -115,6 +115,23 @@ def test_a_predictions_suite_that_does_not_parse_is_refused(usecases):
     assert error.field == "predictions_suite" and "does not parse" in error.problem
 
 
+def test_a_folder_read_once_is_read_again_where_it_changed(usecases):
+    # what the dag-processor does: the catalog read once before the parses, each parse reading it
+    # again; only the files changed since are parsed again, and every change shows
+    assert "late_arrival" in catalog(usecases).models
+    original = _model_file(usecases).read_text()
+    _edit(_model_file(usecases), 'label = "late_arrival"\n', "")
+    assert _refused(usecases).field == "label"
+    _model_file(usecases).write_text(original)
+    assert "late_arrival" in catalog(usecases).models
+    suite = usecases / "flights" / "models" / "late_arrival" / "predictions.json"
+    good = suite.read_text()
+    suite.write_text(good[:-3])  # same file, cut short: no longer a suite
+    assert _refused(usecases).field == "predictions_suite"
+    suite.write_text(good)
+    assert "late_arrival" in catalog(usecases).models
+
+
 def test_a_label_that_is_not_an_outcome_is_refused(usecases):
     _edit(_model_file(usecases, "air_time"), 'label = "air_time"', 'label = "distance"')
     found = catalog(usecases)
