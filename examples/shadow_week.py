@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     from mlcycle.specs import find_model
     from spark_jobs.common import overwrite_partitions, read_partitions
     from spark_jobs.features import VIEWS, features_of_day
+    from spark_jobs.flights.replay import load_reference
     from spark_jobs.monitoring import _frame, online_columns, online_metrics
 
     model = find_model(args.model)
@@ -112,6 +113,7 @@ def main(argv=None) -> int:
     first = min(args.champion_window[0], args.challenger_window[0])
     every_day = days_between(first, args.replay[1])
     replayed = days_between(*args.replay)
+    load_reference(root)  # the planes the features read (kept if already there)
     gate_raw_days(spark, root, every_day)
     build_feature_days(spark, root, every_day)
     for ds in replayed:  # the service needs the day's views, published with its features
