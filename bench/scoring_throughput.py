@@ -3,20 +3,24 @@ pass-through of the same rows, measured side by side.
 
     .venv/bin/python bench/scoring_throughput.py --data-root DIR [--days 14] [--copies 1 10] [--repeat 5]
 
-The model is fitted here on the first week of ``features/`` (the production pipeline of
-``spark_jobs/flights/model.py``). Each round then reads the scored days' features (replicated
+The model is fitted here on the first week of ``features/`` (the production pipeline of the
+air_time model, ``usecases/flights/models/air_time/pipeline.py``). Each round then reads the scored days' features (replicated
 ``copies`` times with shifted keys) and either scores them with the model or passes them through
-with a constant prediction; both end in Spark's ``noop`` sink, so the disk write is left out and
-the difference is the model. Rounds alternate the two, so machine noise hits both alike; the
-medians are printed with their ratio.
+with a constant prediction. Both read the same columns (the ones the fitted pipeline reads, as the
+scoring service's engine finds them in the saved pipeline, with the key, the day and the slicing
+columns) and write the same rows (the scoring job's ``label_predictions``, with those columns),
+to Spark's ``noop`` sink, so the disk write is left out and the difference is the model. Rounds
+alternate the two, so machine noise hits both alike; the medians are printed with their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,9 +60,11 @@ def main(argv=None) -> None:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from mlcycle.serving.engine import Pipeline
+    from mlcycle.specs import find_model, pipeline_module
     from spark_jobs.common import read_partitions
     from spark_jobs.flights import project
-    from spark_jobs.flights.model import make_pipeline
+    from spark_jobs.scoring import label_predictions
 
     spark = (
         SparkSession.builder.master(f"local[{args.cores}]")
@@ -70,14 +76,34 @@ def main(argv=None) -> None:
     days = _days(args.data_root)
     train_days, scored_days = days[:7], days[7 : 7 + args.days]
     train_rows = read_partitions(spark, args.data_root, "features", train_days)
-    model = make_pipeline().fit(train_rows.where(F.col(project.LABEL).isNotNull()))  # flights that flew
+    flights_model = find_model("air_time")
+    model = (
+        pipeline_module(flights_model)
+        .make_pipeline(flights_model)
+        .fit(train_rows.where(F.col(project.LABEL).isNotNull()))  # flights that flew
+    )
+    with tempfile.TemporaryDirectory() as saved:
+        model.save(f"{saved}/pipeline")
+        inputs = Pipeline.load(f"{saved}/pipeline").columns  # what the fitted pipeline reads
     features = read_partitions(spark, args.data_root, "features", scored_days)
     base_rows = features.count()
+    read = list(dict.fromkeys([project.KEY, "ds", *flights_model.monitoring["slices"], *inputs]))
+
+    # the scoring job's rows (``label_predictions``), with every column the model read beside them
+    # (as extra slicing columns): the pass-through reads what scoring reads
+    slices = [
+        *flights_model.monitoring["slices"],
+        *(c for c in inputs if c not in flights_model.monitoring["slices"]),
+    ]
+    wide = dataclasses.replace(flights_model, monitoring={**flights_model.monitoring, "slices": slices})
+
+    def rows_out(frame):
+        return label_predictions(frame, wide, model_name="bench", model_version="1", airflow_run_id="bench")
 
     print(f"machine: {args.cores} cores (local[{args.cores}]), {base_rows} rows in {len(scored_days)} days")
     print(f"{'copies':>6} {'rows':>10} {'score s':>8} {'pass s':>8} {'score/pass':>10} {'rows/s/core':>12}")
     for copies in args.copies:
-        rows_in = replicate(features, copies)
+        rows_in = replicate(features.select(*read), copies)
         rows = base_rows * copies
         timed: dict[str, list[float]] = {"score": [], "pass": []}
         for _ in range(args.repeat):
@@ -88,7 +114,7 @@ def main(argv=None) -> None:
                     else rows_in.withColumn("prediction", F.lit(0.0))
                 )
                 t0 = time.perf_counter()
-                frame.select("flight_id", "prediction").write.format("noop").mode("overwrite").save()
+                rows_out(frame).write.format("noop").mode("overwrite").save()
                 timed[kind].append(time.perf_counter() - t0)
         score, passed = statistics.median(timed["score"]), statistics.median(timed["pass"])
         print(
