@@ -65,8 +65,8 @@ if sys.argv[2:] == ["--shape"]:
 
     def schedule(dag):
         kind = type(dag.timetable).__name__
-        if kind == "CronDataIntervalTimetable":
-            return {"cron": dag.timetable.expression}
+        if hasattr(dag.timetable, "expression"):  # a cron timetable, either kind
+            return {"cron": dag.timetable.expression, "kind": kind}
         condition = getattr(dag.timetable, "asset_condition", None)
         if condition is not None:
             return {"assets": condition_of(condition)}
@@ -105,8 +105,7 @@ if sys.argv[2:] == ["--shape"]:
                 for t in upstream_first(dag)
             ],
         }
-        for dag in vars(module).values()
-        if isinstance(dag, DAG)
+        for dag in sorted({d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)}.values(), key=lambda d: d.dag_id)
     ]
     print(json.dumps(shapes, default=str))
 """
@@ -115,7 +114,7 @@ if sys.argv[2:] == ["--shape"]:
 TWIN = """
 from datetime import datetime
 import airflow.providers.standard.decorators.python  # (pre-imported by the dag-processor)
-from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, Asset, AssetAll, AssetAny, CronDataIntervalTimetable, CronTriggerTimetable, Param, task
 SHAPES = {shapes!r}
 
 
@@ -134,7 +133,8 @@ def condition(c):
 for shape in SHAPES:
     when = shape["schedule"]
     if "cron" in when:
-        schedule = CronDataIntervalTimetable(when["cron"], timezone="UTC")
+        kind = {{"CronDataIntervalTimetable": CronDataIntervalTimetable, "CronTriggerTimetable": CronTriggerTimetable}}
+        schedule = kind[when["kind"]](when["cron"], timezone="UTC")
     elif "assets" in when:
         schedule = condition(when["assets"])
     else:
@@ -170,12 +170,20 @@ def parse_seconds(path: Path, env: dict[str, str]) -> float:
     return float(_timer(env, str(path))[-1])
 
 
+def shapes_of(path: Path, env: dict[str, str]) -> list[dict]:
+    """The DAGs a file builds: ids, schedules, params, tags, and their tasks (ids, upstream,
+    outlets, mapped or not), upstream first."""
+    return json.loads(_timer(env, str(path), "--shape")[-1])
+
+
 def twin_of(path: Path, folder: Path, env: dict[str, str]) -> Path | None:
     """The same-shape no-op twin of a DAG file, written under ``folder`` (None: it builds no DAG)."""
-    shapes = json.loads(_timer(env, str(path), "--shape")[-1])
+    return write_twin(shapes_of(path, env), folder / f"twin_{path.name}")
+
+
+def write_twin(shapes: list[dict], twin: Path) -> Path | None:
     if not shapes:
         return None
-    twin = folder / f"twin_{path.name}"
     twin.write_text(TWIN.format(shapes=shapes))
     return twin
 

@@ -3,7 +3,7 @@ pass-through of the same rows, measured side by side.
 
     .venv/bin/python bench/scoring_throughput.py --data-root DIR [--days 14] [--copies 1 10] [--repeat 5]
 
-The model is fitted here on the first week of ``features/`` (the production pipeline of the
+The model is fitted here on the first week of ``features/`` (``--train-days``) (the production pipeline of the
 air_time model, ``usecases/flights/models/air_time/pipeline.py``). Each round then reads the scored days' features (replicated
 ``copies`` times with shifted keys) and either scores them with the model or passes them through
 with a constant prediction. Both read the same columns (the ones the fitted pipeline reads, as the
@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _days(data_root: str) -> list[str]:
+def _days(data_root: str, train_days: int) -> list[str]:
     found = sorted(p.name[3:] for p in Path(data_root, "features").glob("ds=*") if any(p.glob("*.parquet")))
-    if len(found) < 8:
-        raise SystemExit(f"need at least 8 days under {data_root}/features (found {len(found)})")
+    if len(found) <= train_days:
+        raise SystemExit(f"need more than {train_days} days under {data_root}/features (found {len(found)})")
     return found
 
 
@@ -52,6 +52,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--days", type=int, default=14, help="days scored per round")
+    parser.add_argument("--train-days", type=int, default=7, help="the first days, the model is fitted on")
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
@@ -73,8 +74,8 @@ def main(argv=None) -> None:
         .config("spark.sql.shuffle.partitions", str(args.cores * 2))
         .getOrCreate()
     )
-    days = _days(args.data_root)
-    train_days, scored_days = days[:7], days[7 : 7 + args.days]
+    days = _days(args.data_root, args.train_days)
+    train_days, scored_days = days[: args.train_days], days[args.train_days : args.train_days + args.days]
     train_rows = read_partitions(spark, args.data_root, "features", train_days)
     flights_model = find_model("air_time")
     model = (

@@ -15,7 +15,10 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 
 # Test files that share a session fixture's work (the integration tier's real day): under
 # ``--dist loadfile`` (``make test``) they go to the same worker, which builds it once.
-TOGETHER = {"tests/integration/test_on_spark_connect.py": "tests/integration/test_data_path.py"}
+TOGETHER = {
+    "tests/integration/test_on_spark_connect.py": "tests/integration/test_data_path.py",
+    "tests/integration/test_bench_smoke.py": "tests/integration/test_data_path.py",
+}
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -1,0 +1,70 @@
+"""The benchmarks of ``bench/`` (``make bench``, docs/PERFORMANCE.md) run here at their smallest
+size, so that none of them can rot: each runs end to end as ``make bench`` runs it and prints its
+figures, and what a figure rests on is checked (a twin of the same shape, the rows scored)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mlcycle.config import REPO_ROOT
+from tests.short_jvm import OPTIONS
+
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+import parse_cost  # noqa: E402
+
+
+def _bench(*args: str, timeout: float = 300) -> str:
+    env = dict(os.environ, JAVA_TOOL_OPTIONS=OPTIONS)
+    out = subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_path):
+    env = dict(os.environ, MLCYCLE_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "airflow"))
+    for name in ("model_training.py", "model_scoring.py"):  # a sign-off, params; assets, a mapped task
+        shapes = parse_cost.shapes_of(REPO_ROOT / "dags" / name, env)
+        twin = parse_cost.write_twin(shapes, tmp_path / f"twin_{name}")
+        assert shapes == parse_cost.shapes_of(twin, env)  # DAGs, schedules, params, tasks, edges
+        assert shapes and all(len(s["tasks"]) >= 3 for s in shapes)  # not trivial shapes
+    assert parse_cost.twin_of(REPO_ROOT / "dags" / "refused_folders.py", tmp_path, env) is None
+
+    printed = _bench("bench/parse_cost.py", "--repeat", "1", "--files", "dags/model_archival.py")
+    (row,) = [line.split() for line in printed.splitlines() if line.startswith("model_archival.py")]
+    real_s, twin_s, ratio = float(row[1]), float(row[2]), float(row[3])
+    assert real_s > 0 and twin_s > 0 and abs(ratio - real_s / twin_s) < 0.02 * ratio
+
+
+def test_scoring_throughput_scores_and_passes_through_the_same_rows(real_day, tmp_path):
+    features = real_day.root / "features" / f"ds={real_day.ds}"
+    # two days of features: the real day to fit on, the same rows as the next day to score
+    shutil.copytree(features, tmp_path / "features" / f"ds={real_day.ds}")
+    shutil.copytree(features, tmp_path / "features" / "ds=2013-01-03")
+    rows = sum(1 for _ in _parquet_rows(features))
+
+    printed = _bench(
+        "bench/scoring_throughput.py", "--data-root", str(tmp_path), "--train-days", "1", "--days", "1",
+        "--copies", "1", "2", "--repeat", "1",
+    )  # fmt: skip
+    table = {
+        int(m[1]): (int(m[2]), float(m[3]), float(m[4]))
+        for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+\s+\d+$", printed, re.M)
+    }
+    assert set(table) == {1, 2}, printed
+    assert table[1][0] == rows and table[2][0] == 2 * rows
+    assert all(score > 0 and passed > 0 for _, score, passed in table.values())
+
+
+def _parquet_rows(folder: Path):
+    import pyarrow.parquet as pq
+
+    for part in sorted(folder.glob("*.parquet")):
+        yield from range(pq.read_metadata(part).num_rows)
