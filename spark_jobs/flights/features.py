@@ -226,14 +226,18 @@ def feature_views(
     }
 
 
-def assemble(flights_of_day: DataFrame, views: dict[str, DataFrame]) -> DataFrame:
+def assemble(
+    flights_of_day: DataFrame, views: dict[str, DataFrame], by_day: frozenset = frozenset()
+) -> DataFrame:
     """The feature table of a day's flights: each flight's request fields, each view's features
     for the flight's key (``LOOKUPS``; null when the view has none, or ``DEFAULTS``), the derived
-    ones (``DERIVED``), and the outcomes (null when the flight did not fly)."""
+    ones (``DERIVED``), and the outcomes (null when the flight did not fly). The views named in
+    ``by_day`` hold many days, each row with its ``ds``: they are looked up by the day too."""
     joined = flights_of_day.select(KEY, "dep_time", "air_time", "arr_delay", *REQUEST_FIELDS)
     for view, keys, columns in LOOKUPS:
         if columns:  # a view of keys only says what is known: every flight of the day is
-            joined = joined.join(views[view].select(*keys, *columns), on=list(keys), how="left")
+            on = [*keys, "ds"] if view in by_day and "ds" not in keys else list(keys)
+            joined = joined.join(views[view].select(*on, *columns), on=on, how="left")
     columns = {
         KEY: F.col(KEY),
         "ds": F.col("ds"),

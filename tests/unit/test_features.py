@@ -475,3 +475,83 @@ def test_plane_facts_and_holidays(spark):
         3,
         2,
     )
+
+
+def test_many_days_in_one_pass_are_each_day_built_alone(spark):
+    """``spark_jobs.flights.days.build_days`` against each day's own ``build_features`` (the day and
+    its 28 days of history, as the day's job reads them): routes flown on some days only, flights
+    that did not fly, a route whose distance changes, an airport without weather one day, a plane
+    without facts."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.flights.days import build_days
+
+    first = dt.date(2013, 1, 1)
+    flight_rows, weather_rows = [], []
+    for k in range(36):
+        day = first + dt.timedelta(days=k)
+        when = {
+            "year": 2013,
+            "month": day.month,
+            "day": day.day,
+            "time_hour": utc(day.year, day.month, day.day, 10),
+        }
+        flight_rows += [
+            flight_row(**when, carrier="AA", flight=1, tailnum="N1", air_time=150.0 + k % 5, distance=1089 + (k >= 31)),
+            flight_row(**when, carrier="B6", flight=2, tailnum="N2", air_time=160.0 - k % 3, distance=1089 + (k >= 31)),
+            flight_row(**when, carrier="AA", flight=3, tailnum="N3", dest="LAX", distance=2475,
+                       air_time=None if k % 7 == 3 else 330.0 + k % 4,
+                       dep_time=None if k % 7 == 3 else 600),
+        ]  # fmt: skip
+        if k % 5:  # a route not flown every day
+            flight_rows.append(
+                flight_row(**when, carrier="UA", flight=4, tailnum="N9", origin="EWR", air_time=155.0 + k % 2)
+            )
+        weather_rows.append(weather_row(**when, temp=20.0 + k))
+        if k != 33:  # no weather at EWR that day
+            weather_rows.append(weather_row(**when, origin="EWR", temp=21.0 + k))
+    # every day's validated rows in one frame each: the day's date and key as the gate gives them
+    day = F.make_date("year", "month", "day")
+    flights = (
+        frame(spark, flights_schema(), FLIGHTS_COLUMNS, flight_rows)
+        .drop(CORRUPT_RECORD)
+        .withColumn("ds", day)
+        .withColumn(
+            project.KEY,
+            F.format_string(
+                "%s%d-%s-%s-%04d",
+                "carrier",
+                "flight",
+                "origin",
+                F.date_format(day, "yyyyMMdd"),
+                "sched_dep_time",
+            ),
+        )
+        .cache()
+    )
+    weather = (
+        frame(spark, weather_schema(), WEATHER_COLUMNS, weather_rows)
+        .drop(CORRUPT_RECORD)
+        .withColumn("ds", day)
+        .cache()
+    )
+    planes = spark.createDataFrame(
+        [("N1", 2004, "Turbo-fan", 200), ("N2", 1999, "Turbo-jet", 150), ("N3", None, "Turbo-fan", 180)],
+        "tailnum string, year int, engine string, seats int",
+    )
+    days = [(first + dt.timedelta(days=k)).isoformat() for k in (0, 30, 31, 32, 33)]
+    alone = {}
+    for ds in days:  # each day as its job reads it: the day and the 28 days before it
+        day = dt.date.fromisoformat(ds)
+        read = flights.where(
+            (flights.ds >= day - dt.timedelta(days=project.HISTORY_DAYS)) & (flights.ds <= day)
+        )
+        alone.update(by_key(build_features(read, weather.where(weather.ds == day), ds, planes)))
+    together = {}
+    for run in (days[:1], days[1:]):  # consecutive days, in one pass each
+        together.update(by_key(build_days(flights, weather, run, planes)))
+    assert set(together) == set(alone) and len(alone) == 5 * 4 - 2  # UA4 not flown on k = 0 and 30
+    for key, row in alone.items():
+        assert together[key].asDict() == row.asDict(), key
+    assert together["AA3-JFK-20130201-0559"]["air_time"] is None  # k = 31: did not fly
+    assert together["UA4-EWR-20130203-0559"]["temp"] is None  # k = 33: no weather at EWR
