@@ -196,6 +196,32 @@ def delete_partition(spark, data_root: str, dataset: str, ds: str) -> None:
     files(spark, partition_path(data_root, dataset, ds)).delete()
 
 
+def add_days_arguments(parser) -> None:
+    """``--ds D`` (one day), or ``--start D1 --end D2`` (every day from D1 to D2, both included):
+    the days a job works on."""
+    import datetime as dt
+
+    parser.add_argument("--ds", type=dt.date.fromisoformat, help="day, YYYY-MM-DD")
+    parser.add_argument("--start", type=dt.date.fromisoformat, help="first day of a range")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last day of a range (included)")
+
+
+def days_of(args) -> list[str]:
+    """The days named by ``add_days_arguments``'s options, in order; a usage error for anything
+    but a day or a range whose end is not before its start."""
+    import datetime as dt
+
+    if (args.ds is None) == (args.start is None or args.end is None) or (
+        args.ds is not None and (args.start or args.end)
+    ):
+        raise SystemExit("give --ds DAY, or --start DAY --end DAY")
+    if args.ds is not None:
+        return [args.ds.isoformat()]
+    if args.end < args.start:
+        raise SystemExit(f"--end {args.end} is before --start {args.start}")
+    return [(args.start + dt.timedelta(days=n)).isoformat() for n in range((args.end - args.start).days + 1)]
+
+
 def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:
     """Run ``body(spark)`` for one day of a gated job. A gate that rejects the day is not a
     crash: its message goes to stderr and the exit code is ``GATE_FAILED_EXIT``. The session is

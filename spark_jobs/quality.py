@@ -31,11 +31,13 @@ from dataclasses import dataclass, field
 from mlcycle.config import partition_path
 from mlcycle.quality.gates import (
     FAILURES,
+    GATE_FAILED_EXIT,
     GateFailed,
     GateResult,
     docs_dir,
     failure_message,
     load_thresholds,
+    read_result,
     result_path,
     row_rules,
     run_suite,
@@ -47,7 +49,14 @@ from mlcycle.quality.gates import (
 from mlcycle.quality.landing import landing_path
 from mlcycle.quality.raw_files import inspect_csv
 from mlcycle.specs import find_usecase
-from spark_jobs.common import delete_partition, files, overwrite_partitions, run_gated_day
+from spark_jobs.common import (
+    add_days_arguments,
+    days_of,
+    delete_partition,
+    files,
+    overwrite_partitions,
+    run_gated_day,
+)
 
 QUARANTINED = "_quarantined"  # 1 for a row set aside, 0 for a kept row (its mean is the share)
 
@@ -89,7 +98,7 @@ class RawVerdict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, type=dt.date.fromisoformat, help="day, YYYY-MM-DD")
+    add_days_arguments(parser)
     parser.add_argument("--data-root", required=True, help="root of landing/, validated/, gates/")
     parser.add_argument("--usecase", default=None, help="the use case (default: the only one)")
     return parser.parse_args(argv)
@@ -235,6 +244,194 @@ def validate_day(spark, data_root: str, ds: str, usecase=None) -> list[RawVerdic
     return verdicts
 
 
+def read_many_bytes(spark, paths: list[str]) -> dict[str, bytes]:
+    """The bytes of the landing files among ``paths`` that exist, read in one Spark job."""
+    present = [p for p in paths if files(spark, p).is_file()]
+    if not present:
+        return {}
+    rows = spark.read.format("binaryFile").load(present).select("path", "content").collect()
+    by_name = {_local(r.path): bytes(r.content) for r in rows}
+    # a file with no byte has no row: it is there, and empty
+    return {p: by_name.get(_local(p), b"") for p in present}
+
+
+def _local(path: str) -> str:
+    return path.removeprefix("file://").removeprefix("file:")
+
+
+def gate_days(spark, data_root: str, dataset: str, days: list[str], usecase) -> dict[str, RawVerdict]:
+    """``gate_dataset`` for many days: every file is checked as bytes, the readable ones are read
+    in one scan, split by the row rules, and the suite's batch rules judge every day in one pass
+    (``mlcycle.quality.by_day``); days in order, so a day's volume band comes from the days before
+    it (earlier days of the range included). A held day is judged again by GX alone, which writes
+    its Data Docs; days that pass have their verdict without a Data Docs page."""
+    from pyspark.sql import functions as F
+
+    from mlcycle.quality.by_day import measure_days
+
+    code = usecase.code_module()
+    gate = f"raw_{dataset}"
+    suite = str(usecase.datasets[dataset].suite)
+    thresholds = load_thresholds(str(usecase.thresholds), gate)
+    schema = code.raw_schema(dataset)
+    columns = [f.name for f in schema.fields if f.name != code.CORRUPT_RECORD]
+    sources = {ds: landing_path(data_root, dataset, ds) for ds in days}
+    contents = read_many_bytes(spark, list(sources.values()))
+
+    verdicts: dict[str, RawVerdict] = {}
+    lines: dict[str, int] = {}
+    for ds, source in sources.items():
+        content = contents.get(source)
+        if content is None:
+            problems, count = [_missing(source, dataset, ds)], 0
+        else:
+            inspection = inspect_csv(
+                content, columns, require_final_newline=thresholds.get("require_final_newline", True)
+            )
+            problems, count = inspection.problems, inspection.data_lines
+        if problems:
+            verdicts[ds] = RawVerdict(
+                dataset, ds, GateResult(False, gate, gate, len(problems), problems), source, rows=count
+            )
+        else:
+            lines[ds] = count
+    readable = sorted(lines)
+    if not readable:
+        return verdicts
+
+    def fixed(ds: str) -> dict:
+        day = dt.date.fromisoformat(ds)
+        return {
+            "year": day.year,
+            "month": day.month,
+            "day": day.day,
+            "max_quarantine_share": thresholds["max_quarantine_share"],
+            "latest_hour_min": thresholds["latest_hour_min"],
+        }
+
+    day_of_file = F.regexp_extract(F.col("_metadata.file_path"), r"ds=(\d{4}-\d{2}-\d{2})", 1)
+    raw = code.read_raw(spark, [sources[ds] for ds in readable], schema).withColumn("ds", day_of_file)
+    judged = split_rows(raw, row_rules(suite), {})
+    judged = judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")).cache()
+    measured = measure_days(
+        judged,
+        suite,
+        name=gate,
+        row_parameters={ds: fixed(ds) for ds in readable},
+        include_row_rules=False,
+    )
+    per_rule: dict[str, dict[str, int]] = {}
+    for r in judged.select("ds", F.explode(FAILURES).alias("rule")).groupBy("ds", "rule").count().collect():
+        per_rule.setdefault(r["ds"], {})[r["rule"]] = int(r["count"])
+
+    trailing_days = thresholds["volume_trailing_days"]
+    results = {}
+    for ds in readable:
+        day = dt.date.fromisoformat(ds)
+        trailing = []
+        for back in range(1, trailing_days + 1):
+            before = (day - dt.timedelta(days=back)).isoformat()
+            if before in results:  # judged earlier in this range
+                if results[before].success and before in lines:
+                    trailing.append(measured.rows_of(before))
+            elif before not in sources:
+                record = read_result(data_root, gate, before)
+                if record and record.get("success") and isinstance(record.get("rows"), int):
+                    trailing.append(record["rows"])
+        low, high = volume_bounds(thresholds, trailing)
+        parameters = {**fixed(ds), "min_rows": low, "max_rows": high}
+        rows = measured.rows_of(ds)
+        result = measured.verdict(ds, parameters)
+        if rows != lines[ds]:
+            result.success = False
+            result.failed.append(
+                {
+                    "expectation": "rows_reconcile",
+                    "column": None,
+                    "observed": {"lines": lines[ds], "rows_read": rows},
+                    "expected": "one row read per line of the file",
+                }
+            )
+        if not result.success:  # GX's own verdict and its Data Docs for a held day
+            reconcile = [f for f in result.failed if f["expectation"] == "rows_reconcile"]
+            result = run_suite(
+                judged.where(F.col("ds") == ds).drop("ds"),
+                suite,
+                name=gate,
+                docs_dir=docs_dir(data_root, gate, ds),
+                parameters=parameters,
+                include_row_rules=False,
+            )
+            if reconcile:
+                result.success = False
+                result.failed += reconcile
+        results[ds] = result
+        counts = per_rule.get(ds, {})
+        verdicts[ds] = RawVerdict(
+            dataset,
+            ds,
+            result,
+            sources[ds],
+            rows=rows,
+            reconciled=rows == lines[ds],
+            quarantine_rules=dict(sorted(counts.items())),
+        )
+    totals = {
+        r["ds"]: int(r["q"] or 0) for r in judged.groupBy("ds").agg(F.sum(QUARANTINED).alias("q")).collect()
+    }
+    for ds in readable:
+        verdicts[ds].quarantined = totals.get(ds, 0)
+        verdicts[ds].validated = verdicts[ds].rows - verdicts[ds].quarantined
+    held_rows = [ds for ds in readable if verdicts[ds].quarantined]
+    if held_rows:
+        overwrite_partitions(
+            judged.where((F.col(QUARANTINED) == 1) & F.col("ds").isin(held_rows))
+            .drop(QUARANTINED)
+            .withColumn("ds", F.to_date("ds")),
+            data_root,
+            f"quarantine/{dataset}",
+        )
+    for ds in readable:
+        if verdicts[ds].quarantined:
+            verdicts[ds].quarantine = partition_path(data_root, f"quarantine/{dataset}", ds)
+        else:  # a fixed drop leaves no stale quarantine behind
+            delete_partition(spark, data_root, f"quarantine/{dataset}", ds)
+    kept = judged.where(F.col(QUARANTINED) == 0).drop(FAILURES, QUARANTINED)
+    for ds in readable:
+        verdicts[ds].kept, verdicts[ds].cached = kept, judged
+    return verdicts
+
+
+def validate_days(spark, data_root: str, days: list[str], usecase=None) -> dict[str, list[RawVerdict]]:
+    """``validate_day`` for many days at once (``gate_days``): each day whose datasets all pass
+    is written to ``validated/`` (one write per dataset, each day's partition replaced), every
+    verdict is kept under ``gates/``, and a held day holds that day only. Returns each day's
+    verdicts, held days included."""
+    from pyspark.sql import functions as F
+
+    usecase = usecase or find_usecase()
+    code = usecase.code_module()
+    gated = {dataset: gate_days(spark, data_root, dataset, days, usecase) for dataset in usecase.datasets}
+    by_day = {ds: [gated[dataset][ds] for dataset in usecase.datasets] for ds in days}
+    good = [ds for ds, verdicts in by_day.items() if all(v.result.success for v in verdicts)]
+    try:
+        if good:
+            for dataset, verdicts in gated.items():
+                kept = verdicts[good[0]].kept.where(F.col("ds").isin(good))
+                overwrite_partitions(
+                    code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}"
+                )
+    finally:
+        for verdicts in gated.values():
+            cached = {id(v.cached): v.cached for v in verdicts.values() if v.cached is not None}
+            for frame in cached.values():
+                frame.unpersist()
+    for verdicts in by_day.values():
+        for verdict in verdicts:
+            write_result(verdict.result, result_path(data_root, verdict.gate, verdict.ds), **verdict.record())
+    return by_day
+
+
 def describe(verdict: RawVerdict) -> str:
     docs = verdict.result.docs_page or verdict.result.docs
     rules = ", ".join(f"{rule}: {n}" for rule, n in verdict.quarantine_rules.items())
@@ -248,14 +445,44 @@ def describe(verdict: RawVerdict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    ds = args.ds.isoformat()
+    days = days_of(args)
     usecase = find_usecase(args.usecase)
+    if len(days) > 1:
+        return validate_range(days, args.data_root, usecase)
+    ds = days[0]
     code, verdicts = run_gated_day(
         "validate_raw", ds, lambda spark: validate_day(spark, args.data_root, ds, usecase)
     )
     for verdict in verdicts or []:
         print(describe(verdict))
     return code
+
+
+def validate_range(days: list[str], data_root: str, usecase) -> int:
+    """Gate a range of days; the days that pass are written, a held day's own message is printed
+    and the job exits with ``GATE_FAILED_EXIT``, naming the held days."""
+    code, by_day = run_gated_day(
+        "validate_raw", f"{days[0]}..{days[-1]}", lambda spark: validate_days(spark, data_root, days, usecase)
+    )
+    if code:
+        return code
+    held = []
+    for ds, verdicts in by_day.items():
+        for verdict in verdicts:
+            print(describe(verdict))
+            if not verdict.result.success:
+                print(verdict.record()["message"], file=sys.stderr)
+        if not all(v.result.success for v in verdicts):
+            held.append(ds)
+    passed = len(days) - len(held)
+    print(f"validate_raw {days[0]}..{days[-1]}: {passed} of {len(days)} days validated")
+    if held:
+        print(
+            f"held days: {', '.join(held)} (each day's verdict: gates/raw_<dataset>/ds=D.json)",
+            file=sys.stderr,
+        )
+        return GATE_FAILED_EXIT
+    return 0
 
 
 if __name__ == "__main__":

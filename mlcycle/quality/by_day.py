@@ -112,12 +112,65 @@ def judge_days(
     """The verdict of the suite at ``suite_path`` on each day of ``parameters`` (day -> that day's
     ``$PARAMETER`` values), the rows of a day being those of ``df`` whose ``key`` is that day. A day
     without a row is judged as an empty table."""
+    measured = measure_days(
+        df, suite_path, name=name, row_parameters=parameters, key=key, include_row_rules=include_row_rules
+    )
+    verdicts = {ds: measured.verdict(ds, parameters[ds]) for ds in sorted(parameters)}
+    measured.quote(verdicts)
+    return verdicts
+
+
+class Measured:
+    """The suite's metrics of every day, measured in one pass (``measure_days``); a day's verdict
+    is read from them with that day's parameters (``verdict``), so a caller can set a day's
+    parameters from the verdicts of the days before it (a volume band from the trailing days)."""
+
+    def __init__(
+        self, rows, suite: str, name: str, expectations: list[dict], by_day: dict, columns, row_parameters
+    ):
+        self.rows, self.suite, self.name = rows, suite, name
+        self.expectations, self.by_day, self.columns = expectations, by_day, list(columns)
+        self.row_parameters = row_parameters
+        self._failing: dict[str, list[int]] = {}
+
+    def rows_of(self, ds: str) -> int:
+        return int((self.by_day.get(ds) or {}).get("__rows") or 0)
+
+    def verdict(self, ds: str, parameters: dict) -> GateResult:
+        values = self.by_day.get(ds) or {}
+        failed, indices = [], []
+        for i, e in enumerate(self.expectations):
+            outcome = _outcome(e, i, values, parameters, self.columns)
+            if outcome is not None:
+                failed.append(outcome)
+                indices.append(i)
+        self._failing[ds] = indices
+        return GateResult(not failed, self.suite, self.name, len(self.expectations), failed)
+
+    def quote(self, verdicts: dict[str, GateResult]) -> None:
+        """Quote up to ``MAX_SHOWN`` unexpected values in each failed column rule of ``verdicts``."""
+        failing = {ds: self._failing.get(ds, []) for ds, v in verdicts.items() if not v.success}
+        _add_samples(self.rows, self.expectations, self.row_parameters, failing, verdicts)
+
+
+def measure_days(
+    df,
+    suite_path: str,
+    *,
+    name: str,
+    row_parameters: dict[str, dict],
+    key: str = "ds",
+    include_row_rules: bool = True,
+) -> Measured:
+    """Every expectation's metrics of the suite, for every day of ``df`` (its ``key``), in one
+    Spark pass. ``row_parameters``: each day's values of the ``$PARAMETER`` placeholders that
+    rules judging single rows use (every day of ``df`` must have them); a day's other parameters
+    are given to ``Measured.verdict``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     suite, expectations = suite_expectations(suite_path, include_row_rules=include_row_rules)
-    day = F.col(key).cast("string")
-    rows = df.withColumn("__day", day)
+    rows = df.withColumn("__day", F.col(key).cast("string"))
     aggregates = [F.count(F.lit(1)).alias("__rows")]
     for i, e in enumerate(expectations):
         kind = e["type"]
@@ -125,7 +178,7 @@ def judge_days(
             continue
         if kind in MAP_TYPES:
             judged = _row_condition(e)
-            failed = _fails(_with_columns(e, _per_row_parameters(e, parameters, "__day")), {})
+            failed = _fails(_with_columns(e, _per_row_parameters(e, row_parameters, "__day")), {})
             aggregates += [
                 F.sum(F.when(failed, 1).otherwise(0)).alias(f"__u{i}"),
                 F.sum(F.when(judged, 1).otherwise(0)).alias(f"__n{i}"),
@@ -162,20 +215,7 @@ def judge_days(
             agg = {"mean": F.avg, "max": F.max, "min": F.min}[kind.split("_")[2]]
             aggregates.append(agg(column).alias(f"__a{i}"))
     by_day = {r["__day"]: r.asDict() for r in rows.groupBy("__day").agg(*aggregates).collect()}
-
-    verdicts = {}
-    failing: dict[str, list[int]] = {}
-    for ds in sorted(parameters):
-        values = by_day.get(ds) or {}
-        failed = []
-        for i, e in enumerate(expectations):
-            outcome = _outcome(e, i, values, parameters[ds], df.columns)
-            if outcome is not None:
-                failed.append(outcome)
-                failing.setdefault(ds, []).append(i)
-        verdicts[ds] = GateResult(not failed, suite, name, len(expectations), failed)
-    _add_samples(rows, expectations, parameters, failing, verdicts)
-    return verdicts
+    return Measured(rows, suite, name, expectations, by_day, df.columns, row_parameters)
 
 
 def _with_columns(expectation: dict, columns: dict) -> dict:

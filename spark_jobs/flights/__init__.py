@@ -5,8 +5,9 @@ only; each imports its module when called, so naming the package costs nothing.
 - ``land_day(data_root, ds)``, ``load_reference(data_root)``: the upstream drop of a day, replayed
   into ``landing/`` (``replay.py``);
 - ``raw_schema(dataset)``, ``read_raw(spark, path, schema)``, ``validated(dataset, df, ds)``: how
-  a landed file is read strictly, and its kept rows typed for ``validated/`` (``schemas.py``,
-  ``features.py``); ``CORRUPT_RECORD`` is the column of a malformed line;
+  a landed file (or a list of them) is read strictly, and its kept rows typed for ``validated/``
+  (``ds``: the day, or a column holding each row's day; ``schemas.py``, ``features.py``);
+  ``CORRUPT_RECORD`` is the column of a malformed line;
 - ``build_day(spark, data_root, ds)``: the feature rows of a day, the days of history behind
   them, and the day's feature views they were assembled from (``day.py``);
 - ``request_fields(request)``: a scoring request turned into the fields a flight is scheduled

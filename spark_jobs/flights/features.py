@@ -53,15 +53,16 @@ def read_raw(spark: SparkSession, path: str, schema) -> DataFrame:
     )
 
 
-def _day(ds: str) -> Column:
-    return F.to_date(F.lit(ds), "yyyy-MM-dd")
+def _day(ds: str | Column) -> Column:
+    """A day (``YYYY-MM-DD``), or a column of them (the rows of many days), as a date."""
+    return F.to_date(ds if isinstance(ds, Column) else F.lit(ds), "yyyy-MM-dd")
 
 
 def _without_corrupt(df: DataFrame) -> DataFrame:
     return df.drop(CORRUPT_RECORD) if CORRUPT_RECORD in df.columns else df
 
 
-def flight_key(ds: str) -> Column:
+def flight_key(ds: str | Column) -> Column:
     """``carrier`` + ``flight`` + ``origin`` + scheduled departure (local), e.g.
     ``B6707-JFK-20130102-2359``. Unique within every day of 2013 (checked over all 336,776
     flights); null when a part is missing, which the features gate rejects."""
@@ -80,12 +81,12 @@ def flight_key(ds: str) -> Column:
     return F.when(all_present, key)
 
 
-def validated_flights(df: DataFrame, ds: str) -> DataFrame:
+def validated_flights(df: DataFrame, ds: str | Column) -> DataFrame:
     """Raw flights that passed the gate, with the partition date and the flight key."""
     return _without_corrupt(df).withColumn("ds", _day(ds)).withColumn(KEY, flight_key(ds))
 
 
-def validated_weather(df: DataFrame, ds: str) -> DataFrame:
+def validated_weather(df: DataFrame, ds: str | Column) -> DataFrame:
     """Raw weather that passed the gate, with the partition date."""
     return _without_corrupt(df).withColumn("ds", _day(ds))
 
