@@ -14,22 +14,25 @@ and then its table.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
 from mlcycle.quality.gates import docs_dir, enforce, run_suite, write_result
 from mlcycle.specs import find_usecase
-from spark_jobs.common import dataset_path, overwrite_partitions, run_gated_day
+from spark_jobs.common import add_days_arguments, dataset_path, days_of, overwrite_partitions, run_gated_day
 
 VIEWS = "feature_views"  # under the data root: ds=D/view=<view>
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, type=dt.date.fromisoformat, help="day, YYYY-MM-DD")
+    add_days_arguments(parser)
     parser.add_argument("--data-root", required=True, help="root of validated/, features/, gates/")
     parser.add_argument("--usecase", default=None, help="the use case (default: the only one)")
     return parser.parse_args(argv)
+
+
+def usecase_args(args) -> list[str]:
+    return ["--usecase", args.usecase] if args.usecase else []
 
 
 def write_views(views: dict, data_root: str, ds: str) -> None:
@@ -86,10 +89,120 @@ def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
         features.unpersist()  # a cached plan would answer a rerun in the same session
 
 
+def write_views_of_days(views: dict, data_root: str, days: list[str]) -> None:
+    """``write_views`` for many days in one write: each view's rows of each of ``days`` (a view
+    without a ``ds`` column, the same every day, goes to every day's partition)."""
+    import datetime as dt
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    spark = next(iter(views.values())).sparkSession
+    on = spark.createDataFrame([(dt.date.fromisoformat(d),) for d in days], "ds date")
+    wanted = [dt.date.fromisoformat(d) for d in days]
+    tagged = [
+        (
+            view.where(F.col("ds").isin(wanted)) if "ds" in view.columns else view.crossJoin(F.broadcast(on))
+        ).withColumn("view", F.lit(name))
+        for name, view in views.items()
+    ]
+    every = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
+    (
+        every.repartition("ds", "view")
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy("ds", "view")
+        .parquet(dataset_path(data_root, VIEWS))
+    )
+
+
+def raw_passed(data_root: str, usecase, ds: str) -> bool:
+    """Whether every raw gate of the use case passed ``ds`` (so its validated partitions are there)."""
+    from mlcycle.quality.gates import read_result
+
+    return all((read_result(data_root, gate, ds) or {}).get("success") for gate in usecase.raw_gates)
+
+
+def features_of_days(spark, data_root: str, days: list[str], usecase=None) -> tuple[dict, list, list]:
+    """``features_of_day`` for many days in one pass (the use case's ``build_days``): the days whose
+    raw gates passed are built together, judged by the features gate in one pass (a held day
+    again by GX, for its Data Docs), and the days that pass are written, views first, in one write
+    each. Returns (rows of each day written, days held by the features gate, days not built: their
+    raw gate did not pass)."""
+    from pyspark.sql import functions as F
+
+    from mlcycle.quality.by_day import measure_days
+    from mlcycle.quality.gates import result_path
+
+    usecase = usecase or find_usecase()
+    ready = [ds for ds in days if raw_passed(data_root, usecase, ds)]
+    unbuilt = [ds for ds in days if ds not in ready]
+    if not ready:
+        return {}, [], unbuilt
+    features, history_days, views = usecase.code_module().build_days(spark, data_root, ready)
+    features = features.cache()
+    suite = str(usecase.features_suite)
+    try:
+        measured = measure_days(features, suite, name="features", row_parameters={ds: {} for ds in ready})
+        rows, held = {}, []
+        for ds in ready:
+            result = measured.verdict(ds, {})
+            if not result.success:  # GX's own verdict, with the day's Data Docs
+                of_day = features.where(F.col("ds") == F.lit(ds).cast("date"))
+                result = run_suite(
+                    of_day, suite, name="features", docs_dir=docs_dir(data_root, "features", ds)
+                )
+                held.append(ds)
+            rows[ds] = measured.rows_of(ds)
+            write_result(
+                result,
+                result_path(data_root, "features", ds),
+                ds=ds,
+                rows=rows[ds],
+                gate="features",
+                history_days=history_days[ds],
+            )
+        good = [ds for ds in ready if ds not in held]
+        if good:
+            wanted = [F.lit(ds).cast("date") for ds in good]
+            write_views_of_days(views, data_root, good)
+            overwrite_partitions(features.where(F.col("ds").isin(wanted)), data_root, "features")
+        return {ds: rows[ds] for ds in good}, held, unbuilt
+    finally:
+        features.unpersist()
+
+
+def features_of_range(days: list[str], data_root: str, usecase) -> int:
+    """Build a range of days; exit ``GATE_FAILED_EXIT`` naming the days held or not built."""
+    from mlcycle.quality.gates import GATE_FAILED_EXIT
+
+    code, built = run_gated_day(
+        "build_features",
+        f"{days[0]}..{days[-1]}",
+        lambda spark: features_of_days(spark, data_root, days, usecase),
+    )
+    if code:
+        return code
+    written, held, unbuilt = built
+    for ds, rows in written.items():
+        print(f"build_features ds={ds} features={rows} rows")
+    print(f"build_features {days[0]}..{days[-1]}: {len(written)} of {len(days)} days written")
+    if unbuilt:
+        print(f"not built, their raw gate did not pass: {', '.join(unbuilt)}", file=sys.stderr)
+    if held:
+        print(f"held by the features gate: {', '.join(held)} (gates/features/ds=D.json)", file=sys.stderr)
+    return GATE_FAILED_EXIT if held or unbuilt else 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    ds = args.ds.isoformat()
+    days = days_of(args)
     usecase = find_usecase(args.usecase)
+    if len(days) > 1 and hasattr(usecase.code_module(), "build_days"):
+        return features_of_range(days, args.data_root, usecase)
+    if len(days) > 1:  # a use case without a build of many days: each day in turn, one session
+        return max(main(["--ds", ds, "--data-root", args.data_root, *usecase_args(args)]) for ds in days)
+    ds = days[0]
     code, rows = run_gated_day(
         "build_features", ds, lambda spark: features_of_day(spark, args.data_root, ds, usecase)
     )

@@ -9,7 +9,9 @@ only; each imports its module when called, so naming the package costs nothing.
   (``ds``: the day, or a column holding each row's day; ``schemas.py``, ``features.py``);
   ``CORRUPT_RECORD`` is the column of a malformed line;
 - ``build_day(spark, data_root, ds)``: the feature rows of a day, the days of history behind
-  them, and the day's feature views they were assembled from (``day.py``);
+  them, and the day's feature views they were assembled from (``day.py``); ``build_days(spark,
+  data_root, days)``: the same for many days of one year in one pass, each row and view with its
+  day, the days of history per day (``days.py``);
 - ``request_fields(request)``: a scoring request turned into the fields a flight is scheduled
   with, or a ``ValueError`` naming the field and the rule (``online.py``); ``feature_spec()``: how
   the features are found from those fields and the views (``project.py``).
@@ -54,6 +56,12 @@ def build_day(spark, data_root: str, ds: str):
     from spark_jobs.flights.day import build_day
 
     return build_day(spark, data_root, ds)
+
+
+def build_days(spark, data_root: str, days: list[str]):
+    from spark_jobs.flights.days import build_range
+
+    return build_range(spark, data_root, days)
 
 
 _online = None  # online.py, once imported: asked once per flight of a request

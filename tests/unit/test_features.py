@@ -484,7 +484,8 @@ def test_many_days_in_one_pass_are_each_day_built_alone(spark):
     without facts."""
     from pyspark.sql import functions as F
 
-    from spark_jobs.flights.days import build_days
+    from spark_jobs.flights.days import build_days, range_views
+    from spark_jobs.flights.features import feature_views
 
     first = dt.date(2013, 1, 1)
     flight_rows, weather_rows = [], []
@@ -540,16 +541,33 @@ def test_many_days_in_one_pass_are_each_day_built_alone(spark):
         "tailnum string, year int, engine string, seats int",
     )
     days = [(first + dt.timedelta(days=k)).isoformat() for k in (0, 30, 31, 32, 33)]
-    alone = {}
+    alone, views_alone = {}, {}
     for ds in days:  # each day as its job reads it: the day and the 28 days before it
         day = dt.date.fromisoformat(ds)
         read = flights.where(
             (flights.ds >= day - dt.timedelta(days=project.HISTORY_DAYS)) & (flights.ds <= day)
         )
         alone.update(by_key(build_features(read, weather.where(weather.ds == day), ds, planes)))
+        views = feature_views(read, weather.where(weather.ds == day), ds, planes)
+        views_alone[ds] = {name: sorted(map(tuple, view.collect())) for name, view in views.items()}
     together = {}
     for run in (days[:1], days[1:]):  # consecutive days, in one pass each
         together.update(by_key(build_days(flights, weather, run, planes)))
+        # and each day's views, as the day's own job builds them (what the service looks up)
+        for name, view in range_views(flights, weather, run, planes).items():
+            rows = view.collect()  # one query per view; split by day here
+            for ds in run:
+                if name == "plane":  # the same all year
+                    of_day = [tuple(r) for r in rows]
+                elif name == "calendar":
+                    of_day = [tuple(r) for r in rows if r["ds"].isoformat() == ds]
+                else:
+                    of_day = [
+                        tuple(v for k, v in r.asDict().items() if k != "ds")
+                        for r in rows
+                        if r["ds"].isoformat() == ds
+                    ]
+                assert sorted(of_day) == views_alone[ds][name], (ds, name)
     assert set(together) == set(alone) and len(alone) == 5 * 4 - 2  # UA4 not flown on k = 0 and 30
     for key, row in alone.items():
         assert together[key].asDict() == row.asDict(), key
