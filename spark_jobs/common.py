@@ -197,11 +197,13 @@ def delete_partition(spark, data_root: str, dataset: str, ds: str) -> None:
 
 
 def add_days_arguments(parser) -> None:
-    """``--ds D`` (one day), or ``--start D1 --end D2`` (every day from D1 to D2, both included):
-    the days a job works on."""
+    """``--ds D`` (one day; repeated, those days), or ``--start D1 --end D2`` (every day from D1
+    to D2, both included): the days a job works on."""
     import datetime as dt
 
-    parser.add_argument("--ds", type=dt.date.fromisoformat, help="day, YYYY-MM-DD")
+    parser.add_argument(
+        "--ds", type=dt.date.fromisoformat, action="append", help="day, YYYY-MM-DD (repeat it for more days)"
+    )
     parser.add_argument("--start", type=dt.date.fromisoformat, help="first day of a range")
     parser.add_argument("--end", type=dt.date.fromisoformat, help="last day of a range (included)")
 
@@ -216,7 +218,7 @@ def days_of(args) -> list[str]:
     ):
         raise SystemExit("give --ds DAY, or --start DAY --end DAY")
     if args.ds is not None:
-        return [args.ds.isoformat()]
+        return sorted({day.isoformat() for day in args.ds})
     if args.end < args.start:
         raise SystemExit(f"--end {args.end} is before --start {args.start}")
     return [(args.start + dt.timedelta(days=n)).isoformat() for n in range((args.end - args.start).days + 1)]

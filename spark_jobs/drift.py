@@ -124,3 +124,37 @@ def psi(reference: dict, df) -> dict[str, float]:
     return {
         column: psi_value(spec["shares"], _shares(counts[column], total)) for column, spec in specs.items()
     }
+
+
+def psi_by_day(reference: dict, df, key: str = "ds") -> dict[str, dict[str, float]]:
+    """``psi`` of each day of ``df`` (its ``key``, as text) against ``reference``: every day's
+    counts in one pass over all the days."""
+    from pyspark.sql import functions as F
+
+    numeric = {c: spec["edges"] for c, spec in reference.get("numeric", {}).items()}
+    categorical = {
+        c: [k for k in spec["shares"] if k not in (MISSING, OTHER)]
+        for c, spec in reference.get("categorical", {}).items()
+    }
+    specs = {**reference.get("numeric", {}), **reference.get("categorical", {})}
+    if not specs:
+        return {}
+    # each row's bin or category per feature (``_labels``), beside its day
+    labelled = _labels(
+        df.withColumn("_day", F.col(key).cast("string")), numeric, {**categorical, "_day": None}
+    )
+    pairs = F.array(*[F.struct(F.lit(c).alias("feature"), F.col(c).alias("value")) for c in specs])
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    rows = (
+        labelled.select("_day", F.explode(pairs).alias("p")).groupBy("_day", "p.feature", "p.value").count()
+    )
+    for row in rows.collect():
+        counts.setdefault(row["_day"], {}).setdefault(row["feature"], {})[row["value"]] = row["count"]
+    out = {}
+    for ds, of_day in counts.items():
+        total = sum(next(iter(of_day.values())).values())
+        out[ds] = {
+            column: psi_value(spec["shares"], _shares(of_day.get(column, {}), total))
+            for column, spec in specs.items()
+        }
+    return out

@@ -30,7 +30,14 @@ from mlcycle.config import model_root
 from mlcycle.monitoring.live import monitoring_run_id
 from mlcycle.specs import find_model
 from spark_jobs import drift
-from spark_jobs.common import get_spark, overwrite_partitions, read_partitions, with_label
+from spark_jobs.common import (
+    add_days_arguments,
+    days_of,
+    get_spark,
+    overwrite_partitions,
+    read_partitions,
+    with_label,
+)
 from spark_jobs.metrics import OVERALL, with_groups
 from spark_jobs.metrics import metrics as task_metrics
 
@@ -73,27 +80,28 @@ def _frame(spark, rows: list[dict], columns: tuple[str, ...]):
     return spark.createDataFrame([tuple(r.get(c) for c in columns) for r in rows], schema)
 
 
-def all_metrics(predictions, features, model, slices=()) -> tuple[list[dict], list[dict]]:
+def all_metrics(predictions, features, model, slices=(), by=()) -> tuple[list[dict], list[dict]]:
     """(one dict per model version of the day's predictions, the same per value of each of the
     ``slices`` columns): the counts, the model's metrics over the rows whose outcome is known (None
     while none is), bias, and ``coverage``, the share of the day's flights (of the group) that
-    version scored. Computed in one pass over all the groups."""
+    version scored. Computed in one pass over all the groups; ``by`` (e.g. ``["ds"]``) groups the
+    rows of many days, each dict then holding its ``by`` values."""
     from pyspark.sql import functions as F
 
-    key, label, slices = model.usecase.key, model.label, list(slices)
+    key, label, slices, by = model.usecase.key, model.label, list(slices), list(by)
     actuals = with_label(features, model)
     flights = {
-        (r["slice"], r["value"]): int(r["n"])
-        for r in with_groups(actuals.select(key, *slices), slices)
-        .groupBy("slice", "value")
+        (*(r[c] for c in by), r["slice"], r["value"]): int(r["n"])
+        for r in with_groups(actuals.select(key, *by, *slices), slices)
+        .groupBy(*by, "slice", "value")
         .agg(F.countDistinct(key).alias("n"))
         .collect()
     }
     known = actuals.select(key, F.col(label).cast("double").alias(label), F.lit(True).alias("_known"))
-    joined = with_groups(predictions.select(key, *VERSION, "prediction", *slices), slices).join(
+    joined = with_groups(predictions.select(key, *by, *VERSION, "prediction", *slices), slices).join(
         known, on=key, how="left"
     )
-    group = [*VERSION, "slice", "value"]
+    group = [*by, *VERSION, "slice", "value"]
     counts = joined.groupBy(*group).agg(
         F.count(F.lit(1)).alias("n_predictions"),
         F.count(label).alias("n_actuals"),
@@ -104,8 +112,9 @@ def all_metrics(predictions, features, model, slices=()) -> tuple[list[dict], li
     overall, per_slice = [], []
     for r in counts.collect():
         got = scores.get(tuple(r[c] for c in group), {})
-        total = flights.get((r["slice"], r["value"]))
+        total = flights.get((*(r[c] for c in by), r["slice"], r["value"]))
         row = {
+            **{c: r[c] for c in by},
             "model_name": r["model_name"],
             "model_version": str(r["model_version"]),
             "n_flights": total,
@@ -251,17 +260,16 @@ def training_profile(client, model_name: str, model_version: str) -> dict | None
         return None
 
 
-def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=(), online=()) -> None:
-    import mlflow
+def mlflow_metrics(rows: list[dict], ds: str, model, slices=(), drifts=(), online=()) -> dict[tuple, list]:
+    """The day's figures as MLflow metrics, by model version (name, version), at step = day of
+    year and timestamp = the day (not the moment the job ran: a backfill is identical)."""
     from mlflow.entities import Metric
 
-    client = mlflow.MlflowClient()
     day = date.fromisoformat(ds)
     step = day.timetuple().tm_yday
-    # The metric's time is the monitored day, not the moment the job ran: a backfill is identical.
     timestamp = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    out = {}
     for row in rows:
-        run_id = monitoring_run_id(client, row["model_name"], row["model_version"])
         metrics = [
             Metric(key=k, value=float(row[k]), timestamp=timestamp, step=step)
             for k in (*model.metrics, "bias", "coverage")
@@ -290,8 +298,33 @@ def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=(), online
         metrics += [Metric(f"psi.{f}", float(v), timestamp, step) for f, v in psis.items()]
         if psis:
             metrics.append(Metric("psi_max", float(max(psis.values())), timestamp, step))
-        client.log_batch(run_id, metrics=metrics)
-        print(f"logged ds={ds} step={step} to run {run_id}: {[(m.key, m.value) for m in metrics]}")
+        out.setdefault(version, []).extend(metrics)
+    return out
+
+
+BATCH = 1000  # metrics per call, MLflow's limit of one log_batch
+
+
+def send_metrics(by_version: dict[tuple, list]) -> dict[tuple, str]:
+    """Append the metrics of each version to its monitoring run, a thousand per call; the run of
+    each version."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    runs = {}
+    for version, metrics in by_version.items():
+        runs[version] = run_id = monitoring_run_id(client, *version)
+        for start in range(0, len(metrics), BATCH):
+            client.log_batch(run_id, metrics=metrics[start : start + BATCH])
+    return runs
+
+
+def log_to_mlflow(rows: list[dict], ds: str, model, slices=(), drifts=(), online=()) -> None:
+    by_version = mlflow_metrics(rows, ds, model, slices, drifts, online)
+    runs = send_metrics(by_version)
+    for version, metrics in by_version.items():
+        step = metrics[0].step if metrics else None
+        print(f"logged ds={ds} step={step} to run {runs[version]}: {[(m.key, m.value) for m in metrics]}")
 
 
 def monitor(args) -> list[dict]:
@@ -327,6 +360,101 @@ def monitor(args) -> list[dict]:
             print(f"online {model.name} ds={args.ds}: {row}")
         record_shadows(online, records, model)
     return rows
+
+
+def monitor_days(args, days: list[str]) -> dict[str, list[dict]]:
+    """``monitor`` for many days in one pass: the metrics of every day (overall and per slice)
+    grouped by day, the drift of every day per version in one pass, one write per table (each
+    day's partition replaced), the MLflow metrics of all the days sent together. Days without
+    predictions are left out (returned under ``None``)."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.common import existing_partitions
+
+    model = find_model(args.model)
+    records = model_root(args.data_root, model.name)
+    spark = get_spark(f"monitor-{model.name}-{days[0]}..{days[-1]}")
+    ready = existing_partitions(spark, records, "predictions", days)
+    if not ready:
+        return {}
+    predictions = read_partitions(spark, records, "predictions", ready)
+    features = read_partitions(spark, args.data_root, "features", ready).cache()
+    try:
+        overall, per_slice = all_metrics(predictions, features, model, model.monitoring["slices"], by=["ds"])
+        overwrite_partitions(_frame(spark, overall, monitoring_columns(model)), records, "monitoring")
+        overwrite_partitions(_frame(spark, per_slice, slice_columns(model)), records, "monitoring_slices")
+        drifts = days_drift(features, overall, model)
+        if drifts:
+            frame = spark.createDataFrame(
+                [(d["ds"], d["model_name"], d["model_version"], d["feature"], d["psi"]) for d in drifts],
+                "ds date, model_name string, model_version string, feature string, psi double",
+            )
+            overwrite_partitions(frame, records, "drift")
+        by_day: dict[str, list[dict]] = {}
+        for row in overall:
+            by_day.setdefault(row["ds"].isoformat(), []).append(row)
+        online_rows = []
+        for ds in ready:
+            of_day = features.where(F.col("ds") == F.lit(ds).cast("date"))
+            online_rows += [
+                {"ds": date.fromisoformat(ds), **r} for r in online_metrics(spark, records, of_day, model, ds)
+            ]
+        every: dict[tuple, list] = {}
+        for ds, rows in by_day.items():
+            day = date.fromisoformat(ds)
+            for version, metrics in mlflow_metrics(
+                rows,
+                ds,
+                model,
+                [c for c in per_slice if c["ds"] == day],
+                [d for d in drifts if d["ds"] == day],
+                [o for o in online_rows if o["ds"] == day],
+            ).items():
+                every.setdefault(version, []).extend(metrics)
+            for row in rows:
+                print(f"monitoring {model.name} ds={ds}: {row}")
+        runs = send_metrics(every)
+        print(
+            f"logged {sum(map(len, every.values()))} metrics of {len(by_day)} days to runs {sorted(runs.values())}"
+        )
+        if online_rows:
+            overwrite_partitions(
+                _frame(spark, online_rows, online_columns(model)), records, "monitoring_online"
+            )
+            record_shadows(online_rows, records, model)
+    finally:
+        features.unpersist()
+    return by_day
+
+
+def days_drift(features, rows: list[dict], model) -> list[dict]:
+    """``day_drift`` of many days: for each version that scored some of them, the PSI of each of
+    those days' features against its training rows, every day in one pass."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    client = mlflow.MlflowClient()
+    out = []
+    versions = sorted({(r["model_name"], r["model_version"]) for r in rows})
+    for name, version in versions:
+        scored = sorted({r["ds"] for r in rows if (r["model_name"], r["model_version"]) == (name, version)})
+        reference = training_profile(client, name, version)
+        if reference is None:
+            print(f"drift: no training profile for v{version}; drift not computed")
+            continue
+        of_days = features.where(F.col("ds").isin(scored))
+        for ds, values in drift.psi_by_day(reference, of_days).items():
+            for feature, value in values.items():
+                out.append(
+                    {
+                        "ds": date.fromisoformat(ds),
+                        "model_name": name,
+                        "model_version": str(version),
+                        "feature": feature,
+                        "psi": value,
+                    }
+                )
+    return out
 
 
 def record_shadows(online: list[dict], records: str, model) -> None:
@@ -367,14 +495,24 @@ def day_drift(spark, features, rows: list[dict], ds: str, model) -> list[dict]:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, help="day to monitor, YYYY-MM-DD")
+    add_days_arguments(parser)
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model", required=True, help="the model of the catalog, e.g. air_time")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    monitor(parse_args(argv))
+    args = parse_args(argv)
+    days = days_of(args)
+    if len(days) == 1:
+        args.ds = days[0]
+        monitor(args)
+        return 0
+    monitored = monitor_days(args, days)
+    left = [ds for ds in days if ds not in monitored]
+    print(f"monitor {days[0]}..{days[-1]}: {len(monitored)} of {len(days)} days monitored")
+    if left:
+        print(f"not monitored, no predictions: {', '.join(left)}")
     return 0
 
 

@@ -18,7 +18,14 @@ import sys
 from mlcycle.config import model_root
 from mlcycle.quality.gates import docs_dir, enforce, failure_message, result_path, run_suite, write_result
 from mlcycle.specs import find_model
-from spark_jobs.common import loaded_model, overwrite_partitions, read_partitions, run_gated_day
+from spark_jobs.common import (
+    add_days_arguments,
+    days_of,
+    loaded_model,
+    overwrite_partitions,
+    read_partitions,
+    run_gated_day,
+)
 
 
 def prediction_columns(model) -> tuple[str, ...]:
@@ -57,7 +64,80 @@ def label_predictions(scored, model, *, model_name: str, model_version: str, air
 
 def score(spark, args) -> int:
     with loaded_model(spark, args.model_uri, args.data_root) as fitted:
+        days = getattr(args, "days", None) or [args.ds]
+        if len(days) > 1:
+            args.days = days
+            return _score_days(spark, args, fitted)
+        args.ds = days[0]
         return _score(spark, args, fitted)
+
+
+def _score_days(spark, args, fitted) -> dict:
+    """Score many days in one pass: one transform, the predictions gate judged for every day at
+    once (``mlcycle.quality.by_day``; a held day again by GX, for its Data Docs), the days that
+    pass written in one write. Returns (rows written per day, held days, days without features)."""
+    from pyspark.sql import functions as F
+
+    from mlcycle.quality.by_day import measure_days
+    from spark_jobs.common import existing_partitions
+
+    model = find_model(args.model)
+    records = model_root(args.data_root, model.name)
+    ready = existing_partitions(spark, args.data_root, "features", args.days)
+    missing = [ds for ds in args.days if ds not in ready]
+    if not ready:
+        return {}, [], missing
+    features = read_partitions(spark, args.data_root, "features", ready)
+    flights = {
+        r["d"]: int(r["n"])
+        for r in features.groupBy(F.col("ds").cast("string").alias("d"))
+        .agg(F.count(F.lit(1)).alias("n"))
+        .collect()
+    }
+    predictions = label_predictions(
+        fitted.transform(features),
+        model,
+        model_name=model.registered_name,
+        model_version=args.model_version,
+        airflow_run_id=args.airflow_run_id,
+    ).cache()
+    suite = str(model.predictions_suite)
+    try:
+        parameters = {ds: {"flights": flights.get(ds, 0)} for ds in ready}
+        measured = measure_days(predictions, suite, name="predictions", row_parameters=parameters)
+        written, held = {}, []
+        for ds in ready:
+            result = measured.verdict(ds, parameters[ds])
+            if not result.success:  # GX's own verdict, with the day's Data Docs
+                result = run_suite(
+                    predictions.where(F.col("ds") == F.lit(ds).cast("date")),
+                    suite,
+                    name="predictions",
+                    docs_dir=docs_dir(args.data_root, f"predictions/{model.name}", ds),
+                    parameters=parameters[ds],
+                )
+                held.append(ds)
+            write_result(
+                result,
+                result_path(records, "predictions", ds),
+                gate="predictions",
+                ds=ds,
+                rows=measured.rows_of(ds),
+                flights=parameters[ds]["flights"],
+                model_uri=args.model_uri,
+                model=model.name,
+                model_name=model.registered_name,
+                model_version=str(args.model_version),
+                message=None if result.success else failure_message(result, f"ds={ds}"),
+            )
+            if result.success:
+                written[ds] = measured.rows_of(ds)
+        if written:
+            good = [F.lit(ds).cast("date") for ds in written]
+            overwrite_partitions(predictions.where(F.col("ds").isin(good)), records, "predictions")
+    finally:
+        predictions.unpersist()
+    return written, held, missing
 
 
 def _score(spark, args, fitted) -> int:
@@ -106,7 +186,7 @@ def _score(spark, args, fitted) -> int:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, help="day to score, YYYY-MM-DD")
+    add_days_arguments(parser)
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model", required=True, help="the model of the catalog, e.g. air_time")
     parser.add_argument("--model-uri", required=True, help="models:/NAME/VERSION")
@@ -117,8 +197,22 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    code, _ = run_gated_day(f"score-{args.model}", args.ds, lambda spark: score(spark, args))
-    return code
+    args.days = days_of(args)
+    what = args.days[0] if len(args.days) == 1 else f"{args.days[0]}..{args.days[-1]}"
+    code, scored = run_gated_day(f"score-{args.model}", what, lambda spark: score(spark, args))
+    if code or len(args.days) == 1:
+        return code
+    from mlcycle.quality.gates import GATE_FAILED_EXIT
+
+    written, held, missing = scored
+    for ds, rows in written.items():
+        print(f"predictions ds={ds}: {rows} rows from {args.model_uri}")
+    print(f"score {what}: {len(written)} of {len(args.days)} days written")
+    if missing:
+        print(f"not scored, no features: {', '.join(missing)}", file=sys.stderr)
+    if held:
+        print(f"held by the predictions gate: {', '.join(held)}", file=sys.stderr)
+    return GATE_FAILED_EXIT if held or missing else 0
 
 
 if __name__ == "__main__":
