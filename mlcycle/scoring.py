@@ -84,8 +84,10 @@ def scoring_plan(records: str, days: list[str], model_name: str, champion: dict,
 def score_args(
     cfg: Settings, days: list[str], champion: dict, rescore: bool, dag_id: str, airflow_run_id: str
 ) -> list[list[str]]:
-    """The arguments of the score job for each day of the run; a version other than the champion
-    kept for a day is held for the run too (archival leaves it alone until the run ends)."""
+    """The arguments of the score job, one list per task: the days scored by the same version, up
+    to ``DAYS_PER_TASK`` per task (a day alone in its run keeps a task of its own; a month of a
+    backfill is one job); a version other than the champion kept for a day is held for the run too
+    (archival leaves it alone until the run ends)."""
     from mlcycle.registry import hold
 
     plan = scoring_plan(model_root(cfg.data_root, cfg.model.name), days, cfg.model_name, champion, rescore)
@@ -93,20 +95,37 @@ def score_args(
         hold(cfg.tracking_uri, cfg.model_name, version, dag_id, airflow_run_id)
     for p in plan:
         print(f"ds={p['ds']}: v{p['version']} ({p['reason']})")
-    return [
-        [
-            "--ds",
-            p["ds"],
-            "--data-root",
-            cfg.data_root,
-            "--model",
-            cfg.model.name,
-            "--model-uri",
-            p["uri"],
-            "--model-version",
-            str(p["version"]),
-            "--airflow-run-id",
-            airflow_run_id,
-        ]
-        for p in plan
-    ]
+    by_version: dict[tuple, list[str]] = {}
+    for p in plan:
+        by_version.setdefault((p["version"], p["uri"]), []).append(p["ds"])
+    tasks = []
+    for (version, uri), of_version in sorted(by_version.items()):
+        for chunk in chunks(sorted(of_version)):
+            tasks.append(
+                [
+                    *(arg for ds in chunk for arg in ("--ds", ds)),
+                    "--data-root",
+                    cfg.data_root,
+                    "--model",
+                    cfg.model.name,
+                    "--model-uri",
+                    uri,
+                    "--model-version",
+                    str(version),
+                    "--airflow-run-id",
+                    airflow_run_id,
+                ]
+            )
+    return tasks
+
+
+DAYS_PER_TASK = 31  # days of one scoring or monitoring job: a month of a backfill
+
+
+def chunks(days: list[str], size: int = DAYS_PER_TASK) -> list[list[str]]:
+    return [days[i : i + size] for i in range(0, len(days), size)]
+
+
+def days_in(args: list[str]) -> list[str]:
+    """The days (``--ds``) of one job's arguments."""
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ds"]

@@ -212,7 +212,7 @@ def main(argv=None) -> int:
         print(f"not scored, no features: {', '.join(missing)}", file=sys.stderr)
     if held:
         print(f"held by the predictions gate: {', '.join(held)}", file=sys.stderr)
-    return GATE_FAILED_EXIT if held or missing else 0
+    return GATE_FAILED_EXIT if held else 1 if missing else 0
 
 
 if __name__ == "__main__":

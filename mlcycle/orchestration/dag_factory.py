@@ -127,6 +127,97 @@ def data_dag(usecase) -> DAG:
     return dag
 
 
+def data_range_dag_id(usecase) -> str:
+    return f"{usecase.name}_data_by_month"
+
+
+def data_range_dag(usecase) -> DAG:
+    """The data DAG's work for a month of days in one run: for backfills.
+
+    Backfill this DAG over a span (from the UI or ``mlcycle backfill``) instead of the daily one:
+    each run lands, gates and builds every day of its month in one job per step, and writes what
+    the daily runs would have written, day by day: each day its validated partition, its verdicts
+    (``gates/<gate>/ds=D.json``), its features and feature views. A day held by a gate holds that
+    day only: the others are written and announced, and the run fails naming the held days (their
+    verdicts say why; a held day's Data Docs are built). Fix the data, then clear the run, or run
+    the day alone in the daily DAG. Scoring and monitoring start from the announced days as they
+    do from a daily run, a month in one job."""
+    cfg = settings()
+    data_root = cfg.data_root
+    features = features_asset(usecase.name)
+    with DAG(
+        dag_id=data_range_dag_id(usecase),
+        schedule=CronDataIntervalTimetable("@monthly", timezone="UTC"),
+        start_date=_day(usecase.first_day),
+        end_date=_day(usecase.last_day),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 1, "retry_delay": cfg.retry_delay},
+        tags=[usecase.name, "data", "backfill"],
+        doc_md=f"**{usecase.name}**: {usecase.description}\n\n{data_range_dag.__doc__}",
+        params={
+            "replay": Param(
+                True,
+                type="boolean",
+                description="Replay each day's drop into landing/ first. Off: gate the files already "
+                "delivered to landing/<dataset>/ds=<day>/.",
+            )
+        },
+    ) as dag:
+
+        @task
+        def land(data_interval_start=None, data_interval_end=None, params=None) -> list[str]:
+            """The days of the run (within the use case's days), each day's drop replayed."""
+            from mlcycle.quality.landing import days_between
+
+            days = days_between(data_interval_start, data_interval_end, usecase.first_day, usecase.last_day)
+            if not days:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(
+                    f"no day of {usecase.name} ({usecase.first_day}..{usecase.last_day}) in this interval"
+                )
+            code = usecase.code_module()
+            code.load_reference(data_root)
+            if params["replay"]:
+                if hasattr(code, "land_days"):
+                    code.land_days(data_root, days)
+                else:
+                    for ds in days:
+                        code.land_day(data_root, ds)
+            return days
+
+        args = [
+            "--start",
+            "{{ ti.xcom_pull(task_ids='land')[0] }}",
+            "--end",
+            "{{ ti.xcom_pull(task_ids='land')[-1] }}",
+            "--data-root",
+            data_root,
+            "--usecase",
+            usecase.name,
+        ]
+        validate_raw = spark_job("validate_raw", "quality.py", args, name=usecase.name)
+        # the days that passed are built even when others were held
+        build_features = spark_job(
+            "build_features", "features.py", args, name=usecase.name, trigger_rule=TriggerRule.ALL_DONE
+        )
+
+        @task(outlets=[features], trigger_rule=TriggerRule.ALL_DONE)
+        def publish_features(days: list[str], outlet_events=None) -> list[str]:
+            """Announce the days whose features were written, so scoring of them can start."""
+            from mlcycle.quality.gates import read_result
+
+            built = [ds for ds in days if (read_result(data_root, "features", ds) or {}).get("success")]
+            if built:
+                outlet_events[features].extra = {"ds": built}
+            return built
+
+        landed = land()
+        landed >> validate_raw >> build_features >> publish_features(landed)
+    return dag
+
+
 # --- a model's lifecycle ------------------------------------------------------------------------
 
 
@@ -323,7 +414,9 @@ def scoring_dag(model) -> DAG:
 
         @task(outlets=[predictions])
         def publish_predictions(args: list[list[str]], outlet_events=None) -> list[str]:
-            days = [a[a.index("--ds") + 1] for a in args]
+            from mlcycle.scoring import days_in
+
+            days = sorted({ds for a in args for ds in days_in(a)})
             outlet_events[predictions].extra = {"ds": days}
             return days
 
@@ -379,11 +472,21 @@ def monitoring_dag(model) -> DAG:
 
         @task
         def days_to_monitor(params=None, triggering_asset_events=None) -> list[list[str]]:
+            """The days of the run, a month of days per monitoring job at most."""
+            from mlcycle.scoring import chunks
+
             days = params.get("days") or partitions_from_events(
                 (triggering_asset_events or {}).get(predictions, [])
             )
             return [
-                ["--ds", d, "--data-root", cfg.data_root, "--model", model.name] for d in sorted(set(days))
+                [
+                    *(arg for d in chunk for arg in ("--ds", d)),
+                    "--data-root",
+                    cfg.data_root,
+                    "--model",
+                    model.name,
+                ]
+                for chunk in chunks(sorted(set(days)))
             ]
 
         @task(outlets=[monitoring])
@@ -391,8 +494,9 @@ def monitoring_dag(model) -> DAG:
             """Announce the monitored days; redraw the daily and rolling metric against the alert
             threshold, to the chart link and MLflow."""
             from mlcycle.monitoring.live import rule_from_params, write_chart
+            from mlcycle.scoring import days_in
 
-            days = [a[1] for a in args]
+            days = sorted({ds for a in args for ds in days_in(a)})
             outlet_events[monitoring].extra = {"ds": days}
             return write_chart(cfg, rule_from_params(params, rule), days)
 
@@ -402,8 +506,11 @@ def monitoring_dag(model) -> DAG:
             from mlcycle.monitoring.live import retraining_decision, rule_from_params
 
             active = ti.get_dr_count(training, states=["queued", "running"]) > 0
+            from mlcycle.scoring import days_in
+
+            up_to = max(ds for a in args for ds in days_in(a))
             decision = retraining_decision(
-                cfg, rule_from_params(params, rule), training_active=active, up_to=max(a[1] for a in args)
+                cfg, rule_from_params(params, rule), training_active=active, up_to=up_to
             )
             print(("retraining: " if decision["trigger"] else "no retraining: ") + decision["reason"])
             return decision if decision["trigger"] else False
@@ -553,5 +660,8 @@ def model_dags(stage: str) -> dict[str, DAG]:
 
 
 def data_dags() -> dict[str, DAG]:
-    """The data DAG of every use case of the catalog, by DAG id."""
-    return {dag.dag_id: dag for dag in (data_dag(u) for u in catalog().usecases.values())}
+    """The data DAGs of every use case of the catalog (a day per run, a month per run), by DAG id."""
+    usecases = list(catalog().usecases.values())
+    return {
+        dag.dag_id: dag for dag in [*(data_dag(u) for u in usecases), *(data_range_dag(u) for u in usecases)]
+    }

@@ -11,7 +11,7 @@ from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlcycle.config import REPO_ROOT, model_root, settings, spark_conf
-from mlcycle.quality.gates import GATE_FAILED_EXIT, held_day_message
+from mlcycle.quality.gates import GATE_FAILED_EXIT, held_days_message
 
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
 
@@ -36,6 +36,19 @@ def champion_asset(model) -> Asset:
 def _arg(args: Sequence[str], name: str) -> str | None:
     args = list(args or [])
     return args[args.index(name) + 1] if name in args[:-1] else None
+
+
+def days_of_args(args: Sequence[str]) -> list[str]:
+    """The days a Spark job's arguments name: each ``--ds``, or every day of ``--start``..``--end``."""
+    from datetime import date, timedelta
+
+    args = [str(a) for a in args or []]
+    days = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ds"]
+    start, end = _arg(args, "--start"), _arg(args, "--end")
+    if start and end:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+        days += [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    return sorted(set(days))
 
 
 CONNECT_CONN_ID = "spark_connect"
@@ -106,12 +119,12 @@ class SparkJob(SparkSubmitOperator):
         except Exception as exc:
             if f"Error code is: {GATE_FAILED_EXIT}." not in str(exc):
                 raise
-            ds = _arg(self.application_args, "--ds") or context["ds"]
+            days = days_of_args(self.application_args) or [context["ds"]]
             data_root = _arg(self.application_args, "--data-root") or settings().data_root
             model = _arg(self.application_args, "--model")
             if model:  # a model's own gates keep their verdicts with its records
                 data_root = model_root(data_root, model)
-            raise AirflowFailException(held_day_message(data_root, self.task_id, ds)) from None
+            raise AirflowFailException(held_days_message(data_root, self.task_id, days)) from None
 
     def _on_connect(self, url: str) -> None:
         import importlib

@@ -472,6 +472,35 @@ def held_day_message(data_root: str, task_id: str, ds: str) -> str:
     return "\n\n".join(lines)
 
 
+def held_days_message(data_root: str, task_id: str, days: list[str]) -> str:
+    """``held_day_message`` for a task of many days: the days held, then each one's message."""
+    if len(days) == 1:
+        return held_day_message(data_root, task_id, days[0])
+    held = []
+    for ds in days:
+        for gate in task_gates(task_id) if task_id in GATED_TASKS else ():
+            record = read_result(data_root, gate, ds)
+            if record is not None and not record.get("success", False):
+                held.append(
+                    (
+                        ds,
+                        record.get("message")
+                        or f"gate {gate} failed: see {result_path(data_root, gate, ds)}",
+                    )
+                )
+    names = sorted({ds for ds, _ in held})
+    lines = [
+        f"Data-quality gates held {len(names)} of {len(days)} days ({', '.join(names) or 'none found'}); "
+        "the other days were written. This is a problem of the data, not of the run: retrying will "
+        "not change it. Fix or deliver the held days' data again, then clear this task (or run each "
+        "held day alone in the daily DAG).",
+        *(message for _, message in held),
+    ]
+    if not held:
+        lines.append("The job refused its input; its own message is in the output above.")
+    return "\n\n".join(lines)
+
+
 def write_result(result: GateResult, path: str, **context) -> str:
     """Keep the verdict next to the data (``gates/<gate>/ds=D.json``), written atomically so a
     reader never sees half of it; ``context`` adds e.g. the day and the rows checked."""

@@ -7,3 +7,16 @@ from __future__ import annotations
 
 def landing_path(data_root: str, dataset: str, ds: str) -> str:
     return f"{data_root}/landing/{dataset}/ds={ds}/{dataset}.csv"
+
+
+def days_between(start, end, first_day: str, last_day: str) -> list[str]:
+    """The days of a data interval [start, end) (datetimes or ``YYYY-MM-DD``) that lie within
+    ``first_day``..``last_day``, in order."""
+    import datetime as dt
+
+    def day(value) -> dt.date:
+        return value.date() if isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])
+
+    low = max(day(start), dt.date.fromisoformat(first_day))
+    high = min(day(end) - dt.timedelta(days=1), dt.date.fromisoformat(last_day))
+    return [(low + dt.timedelta(days=n)).isoformat() for n in range((high - low).days + 1)]

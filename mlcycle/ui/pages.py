@@ -25,6 +25,7 @@ from mlcycle.quality.gates import GATED_TASKS, result_path, task_gates
 MOUNT = "/mlcycle"  # where the plugin's FastAPI app is mounted on the api-server
 DOCS_DIR = "data_docs"  # the GX Data Docs site, under the data root
 _DS_ARG = re.compile(r"--ds\W+(\d{4}-\d{2}-\d{2})")
+_RANGE_ARG = re.compile(r"--start\W+(\d{4}-\d{2}-\d{2})\W+--end\W+(\d{4}-\d{2}-\d{2})")
 _SHOWN_CHARS = 600  # an observed value longer than this is cut in the page (the file has it all)
 
 
@@ -47,12 +48,18 @@ def parse_day(value: str) -> str:
 
 
 def days_from_rendered_args(values: Iterable[object]) -> list[str]:
-    """The days named by ``--ds D`` in the rendered arguments of a task's instances (a list, or a
-    string when Airflow truncated it), sorted and unique."""
+    """The days named by ``--ds D`` (or ``--start D1 --end D2``: every day between) in the rendered
+    arguments of a task's instances (a list, or a string when Airflow truncated it), sorted and
+    unique."""
+    from datetime import timedelta
+
     days = set()
     for value in values:
         text = value if isinstance(value, str) else json.dumps(value, default=str)
         days.update(_DS_ARG.findall(text))
+        for start, end in _RANGE_ARG.findall(text):
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+            days.update((first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1))
     return sorted(days)
 
 

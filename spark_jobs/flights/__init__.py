@@ -3,7 +3,7 @@ its ``code``). The generic jobs of ``spark_jobs/`` reach the use case through th
 only; each imports its module when called, so naming the package costs nothing.
 
 - ``land_day(data_root, ds)``, ``load_reference(data_root)``: the upstream drop of a day, replayed
-  into ``landing/`` (``replay.py``);
+  into ``landing/`` (``replay.py``); ``land_days(data_root, days)``: the same for many days;
 - ``raw_schema(dataset)``, ``read_raw(spark, path, schema)``, ``validated(dataset, df, ds)``: how
   a landed file (or a list of them) is read strictly, and its kept rows typed for ``validated/``
   (``ds``: the day, or a column holding each row's day; ``schemas.py``, ``features.py``);
@@ -26,6 +26,12 @@ def land_day(data_root: str, ds: str) -> dict:
     from spark_jobs.flights.replay import land_day
 
     return land_day(data_root, ds)
+
+
+def land_days(data_root: str, days: list[str]) -> dict:
+    from spark_jobs.flights.replay import land_days
+
+    return land_days(data_root, days)
 
 
 def load_reference(data_root: str) -> dict:

@@ -86,6 +86,23 @@ def land_day(data_root: str, ds: str) -> dict:
     return result
 
 
+def land_days(data_root: str, days: list[str]) -> dict:
+    """``land_day`` for many days, the upstream tables read once: each day's files as its own
+    replay writes them. Returns each day's result."""
+    parsed = {ds: parse_day(ds) for ds in days}
+    result: dict = {ds: {} for ds in days}
+    for dataset, file_name in DAY_TABLES.items():
+        table = _read_upstream(file_name)
+        groups = table.groupby(["year", "month", "day"], sort=False).indices
+        for ds, day in parsed.items():
+            rows = table.iloc[groups.get((str(day.year), str(day.month), str(day.day)), [])]
+            path = landing_path(data_root, dataset, ds)
+            _write_atomically(rows, Path(path))
+            result[ds][dataset] = path
+            result[ds][f"{dataset}_rows"] = int(len(rows))
+    return result
+
+
 def load_reference(data_root: str) -> dict:
     """Write the slowly changing tables (planes, airports, airlines) once; keep existing copies."""
     paths = {}

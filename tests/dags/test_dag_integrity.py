@@ -53,7 +53,9 @@ MODELS = ("air_time", "late_arrival")
 
 def test_every_dag_file_imports_and_each_model_gets_the_same_dags(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"flights_data"} | {f"{m}_{s}" for m in MODELS for s in STAGES}
+    assert set(dagbag.dag_ids) == {"flights_data", "flights_data_by_month"} | {
+        f"{m}_{s}" for m in MODELS for s in STAGES
+    }
     for stage in STAGES:
         shapes = {
             m: sorted(
@@ -102,6 +104,21 @@ def test_data_dag_order(dagbag):
     assert _downstream(dag, "validate_raw") == {"build_features"}
     assert _downstream(dag, "build_features") == {"publish_features"}
     assert dag.get_task("validate_raw")._conn_id == "spark_default"
+    assert [o.name for o in dag.get_task("publish_features").outlets] == ["flights_features"]
+
+
+def test_month_data_dag_builds_the_days_that_passed_and_announces_them(dagbag):
+    dag = dagbag.dags["flights_data_by_month"]
+    assert dag.timetable.expression == "@monthly"
+    assert _downstream(dag, "land") == {"validate_raw", "publish_features"}
+    assert _downstream(dag, "validate_raw") == {"build_features"}
+    assert _downstream(dag, "build_features") == {"publish_features"}
+    # a held day fails validate_raw; the other days are still built and announced
+    assert dag.get_task("build_features").trigger_rule == "all_done"
+    assert dag.get_task("publish_features").trigger_rule == "all_done"
+    args = dag.get_task("validate_raw").application_args
+    assert args[args.index("--start") + 1] == "{{ ti.xcom_pull(task_ids='land')[0] }}"
+    assert args[args.index("--end") + 1] == "{{ ti.xcom_pull(task_ids='land')[-1] }}"
     assert [o.name for o in dag.get_task("publish_features").outlets] == ["flights_features"]
 
 
@@ -214,4 +231,4 @@ def test_a_refused_model_folder_is_an_import_error_naming_the_folder_the_field_a
     assert others == [] and path.endswith("refused_folders.py")
     assert f"{model}: features: unknown feature column(s) ['gate_number']" in error
     assert "Fix: use columns of the feature table" in error
-    assert set(bag.dag_ids) == {"flights_data"} | {f"air_time_{s}" for s in STAGES}
+    assert set(bag.dag_ids) == {"flights_data", "flights_data_by_month"} | {f"air_time_{s}" for s in STAGES}

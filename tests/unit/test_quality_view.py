@@ -199,6 +199,13 @@ def test_days_of_a_task_instance():
         resolve_days(override="../../etc")
     args = [["--ds", "2013-01-03", "--data-root", "/d"], '["--ds", "2013-01-04"]']
     assert days_from_rendered_args(args) == ["2013-01-03", "2013-01-04"]
+    # a run of a month of days, and a score task of several days
+    ranged = [["--start", "2013-01-30", "--end", "2013-02-02", "--data-root", "/d"]]
+    assert days_from_rendered_args(ranged) == ["2013-01-30", "2013-01-31", "2013-02-01", "2013-02-02"]
+    assert days_from_rendered_args([["--ds", "2013-01-03", "--ds", "2013-01-05"]]) == [
+        "2013-01-03",
+        "2013-01-05",
+    ]
     assert resolve_days(rendered_args=args[:1], data_interval_start=datetime(2013, 1, 2))[0] == ["2013-01-03"]
     assert resolve_days(data_interval_start=datetime(2013, 1, 2, tzinfo=UTC))[0] == [DS]
     # a run triggered by hand for 2013-01-02: its tasks' {{ ds }} is the logical date
