@@ -80,7 +80,7 @@ def up() -> None:
     from mlcycle.registry import champion
     from mlcycle.specs import find_model
 
-    DAGS = [d for d in all_dags() if d == "flights_data" or d.startswith(f"{MODEL}_")]
+    DAGS = [d for d in all_dags() if d.startswith("flights_data") or d.startswith(f"{MODEL}_")]
 
     t0 = time.monotonic()
     stack.start()

@@ -43,10 +43,10 @@ def _models(name: str | None) -> list:
 
 
 def all_dags() -> list[str]:
-    from mlcycle.orchestration.dag_factory import STAGES, dag_id, data_dag_id
+    from mlcycle.orchestration.dag_factory import STAGES, dag_id, data_dag_id, data_range_dag_id
 
     found = _catalog()
-    return [data_dag_id(u) for u in found.usecases.values()] + [
+    return [f(u) for u in found.usecases.values() for f in (data_dag_id, data_range_dag_id)] + [
         dag_id(m, stage) for m in found.models.values() for stage in STAGES
     ]
 

@@ -134,7 +134,7 @@ def data_range_dag_id(usecase) -> str:
 def data_range_dag(usecase) -> DAG:
     """The data DAG's work for a month of days in one run: for backfills.
 
-    Backfill this DAG over a span (from the UI or ``mlcycle backfill``) instead of the daily one:
+    Backfill this DAG over a span (in the UI: Trigger, then Backfill) instead of the daily one:
     each run lands, gates and builds every day of its month in one job per step, and writes what
     the daily runs would have written, day by day: each day its validated partition, its verdicts
     (``gates/<gate>/ds=D.json``), its features and feature views. A day held by a gate holds that

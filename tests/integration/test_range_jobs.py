@@ -1,0 +1,186 @@
+"""The jobs over a range of days (``--start``/``--end``, or ``--ds`` repeated: the month runs of a
+backfill) write what the same jobs write day by day: each day its validated and quarantined rows,
+its verdicts, its features and feature views, its predictions and verdict, its monitoring rows.
+
+The same four real days are landed into two data roots, with the same faults: a row set aside on
+the second day, the weather of the third day missing (held), the fourth day's flights listed twice
+(held by the duplicate rule). One root goes through each job day by day (the days a daily run
+would reach), the other through each job once over the range; then every table and verdict is
+compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlcycle.quality.gates import GATE_FAILED_EXIT
+
+pytestmark = pytest.mark.integration
+
+DAYS = ["2013-03-04", "2013-03-05", "2013-03-06", "2013-03-07"]
+GOOD = [DAYS[0], DAYS[1]]  # the days every gate passes
+MODEL = "flights_air_time_range"
+
+
+def land_with_faults(root: Path) -> None:
+    from spark_jobs.flights.replay import land_days, load_reference
+
+    load_reference(str(root))
+    land_days(str(root), DAYS)
+    flights = root / "landing" / "flights" / f"ds={DAYS[1]}" / "flights.csv"
+    lines = flights.read_text().splitlines()
+    header = lines[0].split(",")
+    fields = lines[7].split(",")
+    fields[header.index("distance")] = "-187"
+    lines[7] = ",".join(fields)
+    flights.write_text("\n".join(lines) + "\n")
+    (root / "landing" / "weather" / f"ds={DAYS[2]}" / "weather.csv").unlink()
+    twice = root / "landing" / "flights" / f"ds={DAYS[3]}" / "flights.csv"
+    lines = twice.read_text().splitlines()
+    twice.write_text("\n".join([*lines, *lines[1:4]]) + "\n")
+
+
+def verdict(root: Path, gate: str, ds: str) -> dict:
+    """A day's recorded verdict without what names the root or the Data Docs run."""
+    record = json.loads((root / "gates" / gate / f"ds={ds}.json").read_text())
+    text = json.dumps(record).replace(str(root), "<root>")
+    record = json.loads(text)
+    for key in ("docs", "docs_page", "message"):
+        record.pop(key, None)
+    for failure in record.get("failed", []):
+        observed = failure.get("observed")
+        if isinstance(observed, dict) and "unexpected_sample" in observed:
+            observed["unexpected_sample"] = sorted(map(json.dumps, observed["unexpected_sample"]))
+    return record
+
+
+def same_table(spark, a: Path, b: Path, approx: tuple[str, ...] = ()) -> int:
+    """Both tables hold the same rows (numbers in ``approx`` to 1e-9); their row count."""
+    left, right = spark.read.parquet(str(a)), spark.read.parquet(str(b))
+    assert sorted(left.columns) == sorted(right.columns)
+    columns = sorted(left.columns)
+    rows_a = sorted((tuple(r) for r in left.select(*columns).collect()), key=str)
+    rows_b = sorted((tuple(r) for r in right.select(*columns).collect()), key=str)
+    assert len(rows_a) == len(rows_b)
+    if not approx:
+        assert rows_a == rows_b
+        return len(rows_a)
+    for x, y in zip(rows_a, rows_b, strict=True):
+        for name, u, v in zip(columns, x, y, strict=True):
+            if name in approx and u is not None and v is not None:
+                assert u == pytest.approx(v, rel=1e-9, abs=1e-12), name
+            else:
+                assert u == v, name
+    return len(rows_a)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory, spark):
+    """(day by day, range): both roots gated and built, with what the range jobs returned."""
+    from spark_jobs import features, quality
+
+    daily, ranged = tmp_path_factory.mktemp("daily"), tmp_path_factory.mktemp("ranged")
+    for root in (daily, ranged):
+        land_with_faults(root)
+    codes = {ds: quality.main(["--ds", ds, "--data-root", str(daily)]) for ds in DAYS}
+    assert codes == {DAYS[0]: 0, DAYS[1]: 0, DAYS[2]: GATE_FAILED_EXIT, DAYS[3]: GATE_FAILED_EXIT}
+    for ds in GOOD:  # a daily run goes no further on a held day
+        assert features.main(["--ds", ds, "--data-root", str(daily)]) == 0
+    span = ["--start", DAYS[0], "--end", DAYS[-1]]
+    assert quality.main([*span, "--data-root", str(ranged)]) == GATE_FAILED_EXIT  # two days held
+    assert features.main([*span, "--data-root", str(ranged)]) == 0  # the days that passed
+    return daily, ranged
+
+
+def test_a_range_gates_and_builds_each_day_as_its_own_run_does(roots, spark):
+    daily, ranged = roots
+    for gate in ("raw_flights", "raw_weather"):
+        for ds in DAYS:
+            assert verdict(ranged, gate, ds) == verdict(daily, gate, ds), (gate, ds)
+    assert verdict(ranged, "raw_flights", DAYS[1])["quarantined"] == 1
+    held = {
+        (g, ds) for g in ("raw_flights", "raw_weather") for ds in DAYS if not verdict(daily, g, ds)["success"]
+    }
+    assert held == {("raw_weather", DAYS[2]), ("raw_flights", DAYS[3])}
+    # a held day's Data Docs are built by the range too (the days that pass have their verdict)
+    page = json.loads((ranged / "gates" / "raw_flights" / f"ds={DAYS[3]}.json").read_text())["docs_page"]
+    assert page and Path(page).is_file()
+    for ds in GOOD:
+        assert verdict(ranged, "features", ds) == verdict(daily, "features", ds)
+    assert not (ranged / "gates" / "features" / f"ds={DAYS[2]}.json").exists()
+    for table in (
+        "validated/flights",
+        "validated/weather",
+        "quarantine/flights",
+        "features",
+        "feature_views",
+    ):
+        rows = same_table(spark, daily / table, ranged / table)
+        assert rows > 0, table
+    written = sorted(p.name for p in (ranged / "features").glob("ds=*"))
+    assert written == [f"ds={ds}" for ds in GOOD]
+
+
+def test_a_range_scores_and_monitors_each_day_as_its_own_run_does(
+    roots, spark, mlflow_server, tmp_path, monkeypatch, usecases_copy
+):
+    import mlflow
+
+    from mlcycle.specs import find_model, pipeline_module
+    from spark_jobs import drift, monitoring, scoring
+    from spark_jobs.common import with_label
+
+    daily, ranged = roots
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("MLCYCLE_USECASES", str(usecases_copy(tmp_path / "catalog", {"air_time": MODEL})))
+    model = find_model("air_time")
+    # a version fitted on the first day, with the drift profile monitoring compares with
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment(MODEL)
+    first = spark.read.parquet(str(daily / "features")).where(f"ds = DATE'{DAYS[0]}'")
+    labelled = with_label(first, model).where(f"{model.label} IS NOT NULL")
+    with mlflow.start_run() as run:
+        fitted = pipeline_module(model).make_pipeline(model).fit(labelled)
+        mlflow.spark.log_model(fitted, "model")
+        numeric, categorical = model.monitoring["drift_numeric"], model.monitoring["drift_categorical"]
+        mlflow.log_dict(drift.profile(labelled, list(numeric), list(categorical)), drift.PROFILE_ARTIFACT)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL).version
+    scored = [
+        "--model",
+        "air_time",
+        "--model-uri",
+        f"models:/{MODEL}/{version}",
+        "--model-version",
+        str(version),
+    ]
+
+    for ds in GOOD:
+        assert scoring.main(["--ds", ds, "--data-root", str(daily), *scored, "--airflow-run-id", "d"]) == 0
+        assert monitoring.main(["--ds", ds, "--data-root", str(daily), "--model", "air_time"]) == 0
+    days = [arg for ds in GOOD for arg in ("--ds", ds)]
+    assert scoring.main([*days, "--data-root", str(ranged), *scored, "--airflow-run-id", "d"]) == 0
+    assert monitoring.main([*days, "--data-root", str(ranged), "--model", "air_time"]) == 0
+
+    records_a, records_b = daily / "models" / "air_time", ranged / "models" / "air_time"
+    for ds in GOOD:
+        assert verdict(records_b, "predictions", ds) == verdict(records_a, "predictions", ds)
+    assert same_table(spark, records_a / "predictions", records_b / "predictions") > 1000
+    figures = ("mae", "rmse", "r2", "bias", "coverage", "psi")
+    assert same_table(spark, records_a / "monitoring", records_b / "monitoring", figures) == len(GOOD)
+    assert same_table(spark, records_a / "monitoring_slices", records_b / "monitoring_slices", figures) > 10
+    assert same_table(spark, records_a / "drift", records_b / "drift", figures) == len(GOOD) * (
+        len(model.monitoring["drift_numeric"]) + len(model.monitoring["drift_categorical"])
+    )
+    # the MLflow metrics of both: the same values at the same steps, twice (daily, then range)
+    from mlcycle.monitoring.live import monitoring_run_id
+
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(monitoring_run_id(client, MODEL, str(version)), "mae")
+    by_step: dict[int, list[float]] = {}
+    for m in history:
+        by_step.setdefault(m.step, []).append(m.value)
+    assert len(by_step) == len(GOOD)
+    assert all(len(v) == 2 and v[0] == pytest.approx(v[1], rel=1e-9) for v in by_step.values())
