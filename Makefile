@@ -124,7 +124,8 @@ bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of thei
 	$(BIN)/python bench/parse_cost.py --repeat 5
 	$(BIN)/python bench/day_pipeline.py --home $(BENCH_HOME) --repeat 5 --preload on --engine both
 	$(BIN)/python bench/serving.py --home $(BENCH_HOME) --rounds 5
-	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only --stop
+	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only
+	$(BIN)/python bench/backfill_year.py --home $(BENCH_HOME) --months 12 --stop
 	$(BIN)/python bench/scale.py --data-root $(BENCH_HOME)/data --work $(BENCH_HOME)/scale --copies 1 10 30
 	$(BIN)/python bench/scoring_throughput.py --data-root $(BENCH_HOME)/data --days 14 --copies 1 10 30 --repeat 5
 	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views --rounds 5

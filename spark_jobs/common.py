@@ -211,7 +211,7 @@ def add_days_arguments(parser) -> None:
 def days_of(args) -> list[str]:
     """The days named by ``add_days_arguments``'s options, in order; a usage error for anything
     but a day or a range whose end is not before its start."""
-    import datetime as dt
+    from mlcycle.config import days_between
 
     if (args.ds is None) == (args.start is None or args.end is None) or (
         args.ds is not None and (args.start or args.end)
@@ -221,7 +221,7 @@ def days_of(args) -> list[str]:
         return sorted({day.isoformat() for day in args.ds})
     if args.end < args.start:
         raise SystemExit(f"--end {args.end} is before --start {args.start}")
-    return [(args.start + dt.timedelta(days=n)).isoformat() for n in range((args.end - args.start).days + 1)]
+    return days_between(args.start.isoformat(), args.end.isoformat())
 
 
 def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:

@@ -21,6 +21,7 @@ from mlcycle.specs import find_usecase
 from spark_jobs.common import add_days_arguments, dataset_path, days_of, overwrite_partitions, run_gated_day
 
 VIEWS = "feature_views"  # under the data root: ds=D/view=<view>
+WRITERS = 4  # tasks writing the views of many days
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,7 +109,8 @@ def write_views_of_days(views: dict, data_root: str, days: list[str]) -> None:
     ]
     every = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), tagged)
     (
-        every.repartition("ds", "view")
+        # one file per day and view, from a few tasks (each writes the partitions it holds)
+        every.repartition(WRITERS, "ds", "view")
         .write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
         .partitionBy("ds", "view")
@@ -140,6 +142,8 @@ def features_of_days(spark, data_root: str, days: list[str], usecase=None) -> tu
     if not ready:
         return {}, [], unbuilt
     features, history_days, views = usecase.code_module().build_days(spark, data_root, ready)
+    # the views are read twice (the features are assembled from them, then they are written)
+    views = {name: view.cache() for name, view in views.items()}
     features = features.cache()
     suite = str(usecase.features_suite)
     try:
@@ -170,6 +174,8 @@ def features_of_days(spark, data_root: str, days: list[str], usecase=None) -> tu
         return {ds: rows[ds] for ds in good}, held, unbuilt
     finally:
         features.unpersist()
+        for view in views.values():
+            view.unpersist()
 
 
 def features_of_range(days: list[str], data_root: str, usecase) -> int:

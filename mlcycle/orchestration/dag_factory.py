@@ -168,9 +168,9 @@ def data_range_dag(usecase) -> DAG:
         @task
         def land(data_interval_start=None, data_interval_end=None, params=None) -> list[str]:
             """The days of the run (within the use case's days), each day's drop replayed."""
-            from mlcycle.quality.landing import days_between
+            from mlcycle.quality.landing import interval_days
 
-            days = days_between(data_interval_start, data_interval_end, usecase.first_day, usecase.last_day)
+            days = interval_days(data_interval_start, data_interval_end, usecase.first_day, usecase.last_day)
             if not days:
                 from airflow.sdk.exceptions import AirflowSkipException
 

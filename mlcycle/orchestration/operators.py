@@ -40,14 +40,13 @@ def _arg(args: Sequence[str], name: str) -> str | None:
 
 def days_of_args(args: Sequence[str]) -> list[str]:
     """The days a Spark job's arguments name: each ``--ds``, or every day of ``--start``..``--end``."""
-    from datetime import date, timedelta
+    from mlcycle.config import days_between
 
     args = [str(a) for a in args or []]
     days = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--ds"]
     start, end = _arg(args, "--start"), _arg(args, "--end")
     if start and end:
-        first, last = date.fromisoformat(start), date.fromisoformat(end)
-        days += [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+        days += days_between(start, end)
     return sorted(set(days))
 
 

@@ -1,12 +1,13 @@
 """A suite judged for many days in one pass (``mlcycle.quality.by_day``) gives each day GX's own
 verdict: the same expectations failed, the same counts and observed values, the same expected
-values, for the real suites of the flights use case on real and broken days.
+values, for the real suites of the flights use case on real and broken days (the raw flights
+suite's batch rules are checked the same way, against the daily job, by
+``test_range_jobs.py``).
 
 Each day is judged twice: by GX alone (``run_suite``, one validation per day, as the daily gate
-does) and by ``judge_days`` over all the days together. The broken days make every batch rule of
-the raw suites fail somewhere (volume, quarantined share, a row of another day, a duplicate, a
-drop that stops early), and the features and predictions suites fail on nulls, bounds, a
-duplicate key, a missing column and a wrong row count.
+does) and by ``judge_days`` over all the days together. The broken weather day fails row rules and
+the duplicate rule; the features and predictions suites fail on nulls, bounds, a duplicate key, a
+missing column and a wrong row count.
 """
 
 from __future__ import annotations
@@ -120,34 +121,6 @@ def raw_frames(spark, root: str, dataset: str, damage) -> tuple[dict, dict]:
         )
         parameters[ds] = p
     return frames, parameters
-
-
-def test_raw_flights_days_judged_in_one_pass_as_gx_judges_each(spark, landed):
-    from pyspark.sql import functions as F
-
-    def broken(df, p):
-        # every batch rule fails at once: rows that say they flew the day before, three flights
-        # listed twice, the drop stopping at 18:00, a tenth of its flights with an impossible air
-        # time, and trailing days that said it should hold at least 2,000 rows
-        moved = df.withColumn(
-            "day", F.when(F.col("flight") % 97 == 0, F.col("day") - 1).otherwise(F.col("day"))
-        )
-        doubled = moved.unionByName(df.orderBy("flight", "carrier").limit(3))
-        early = doubled.where(F.col("hour") < 18)
-        impossible = F.when(F.col("flight") % 10 == 0, F.lit(-5.0)).otherwise(F.col("air_time"))
-        return early.withColumn("air_time", impossible), {**p, "min_rows": 2000, "max_rows": 3000}
-
-    frames, parameters = raw_frames(spark, landed, "flights", {DAYS[1]: broken})
-    suite = str(FLIGHTS.datasets["flights"].suite)
-    verdicts = agree(spark, frames, suite, "raw_flights", parameters, include_row_rules=False)
-    assert verdicts[DAYS[0]].success
-    assert {f["expectation"] for f in verdicts[DAYS[1]].failed} == {
-        "expect_table_row_count_to_be_between",
-        "expect_column_mean_to_be_between",
-        "expect_column_values_to_be_between",
-        "expect_compound_columns_to_be_unique",
-        "expect_column_max_to_be_between",
-    }
 
 
 def test_raw_weather_days_judged_in_one_pass_as_gx_judges_each(spark, landed):

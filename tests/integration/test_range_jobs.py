@@ -3,10 +3,12 @@ backfill) write what the same jobs write day by day: each day its validated and 
 its verdicts, its features and feature views, its predictions and verdict, its monitoring rows.
 
 The same four real days are landed into two data roots, with the same faults: a row set aside on
-the second day, the weather of the third day missing (held), the fourth day's flights listed twice
-(held by the duplicate rule). One root goes through each job day by day (the days a daily run
-would reach), the other through each job once over the range; then every table and verdict is
-compared.
+the second day, the weather of the third day missing (held), and on the fourth day every batch
+rule but volume broken at once (flights listed twice, rows of the day before, the drop stopping at
+18:00, one flight in twenty with an impossible air time: held). One root goes through each job
+day by day (the days a daily run would reach: GX judges each day), the other through each job
+once over the range (every day judged in one pass, a held day again by GX for its Data Docs);
+then every table and verdict is compared.
 """
 
 from __future__ import annotations
@@ -38,9 +40,16 @@ def land_with_faults(root: Path) -> None:
     lines[7] = ",".join(fields)
     flights.write_text("\n".join(lines) + "\n")
     (root / "landing" / "weather" / f"ds={DAYS[2]}" / "weather.csv").unlink()
-    twice = root / "landing" / "flights" / f"ds={DAYS[3]}" / "flights.csv"
-    lines = twice.read_text().splitlines()
-    twice.write_text("\n".join([*lines, *lines[1:4]]) + "\n")
+    broken = root / "landing" / "flights" / f"ds={DAYS[3]}" / "flights.csv"
+    lines = broken.read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:] if int(line.split(",")[header.index("hour")]) < 18]
+    for n, fields in enumerate(rows):
+        if n % 20 == 7:
+            fields[header.index("air_time")] = "-5"
+        if n in (11, 12):
+            fields[header.index("day")] = str(int(fields[header.index("day")]) - 1)
+    kept = [",".join(fields) for fields in rows]
+    broken.write_text("\n".join([lines[0], *kept, *kept[:3]]) + "\n")
 
 
 def verdict(root: Path, gate: str, ds: str) -> dict:
@@ -105,6 +114,12 @@ def test_a_range_gates_and_builds_each_day_as_its_own_run_does(roots, spark):
         (g, ds) for g in ("raw_flights", "raw_weather") for ds in DAYS if not verdict(daily, g, ds)["success"]
     }
     assert held == {("raw_weather", DAYS[2]), ("raw_flights", DAYS[3])}
+    assert {f["expectation"] for f in verdict(ranged, "raw_flights", DAYS[3])["failed"]} == {
+        "expect_compound_columns_to_be_unique",
+        "expect_column_values_to_be_between",  # rows of the day before
+        "expect_column_max_to_be_between",  # freshness
+        "expect_column_mean_to_be_between",  # share set aside
+    }
     # a held day's Data Docs are built by the range too (the days that pass have their verdict)
     page = json.loads((ranged / "gates" / "raw_flights" / f"ds={DAYS[3]}.json").read_text())["docs_page"]
     assert page and Path(page).is_file()

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from mlcycle.config import days_between, next_day
-from mlcycle.orchestration.operators import partitions_from_events, spark_conf
-from mlcycle.scoring import days_to_score, recorded_version, scoring_plan
+from mlcycle.orchestration.operators import days_of_args, partitions_from_events, spark_conf
+from mlcycle.quality.landing import interval_days
+from mlcycle.scoring import chunks, days_in, days_to_score, recorded_version, scoring_plan
 
 
 def _features(root, *days, gate_ok=True):
@@ -35,6 +36,62 @@ def test_days_between_is_inclusive_and_refuses_a_reversed_window():
     assert next_day("2013-12-31") == "2014-01-01"
     with pytest.raises(ValueError, match="before it starts"):
         days_between("2013-03-02", "2013-03-01")
+
+
+def test_the_days_of_a_month_run_and_of_a_job():
+    from datetime import UTC, datetime
+
+    march = interval_days(
+        datetime(2013, 3, 1, tzinfo=UTC), datetime(2013, 4, 1, tzinfo=UTC), "2013-01-01", "2013-12-31"
+    )
+    assert (march[0], march[-1], len(march)) == ("2013-03-01", "2013-03-31", 31)
+    # clipped to the use case's days; an interval beyond them has none
+    assert interval_days("2012-12-01", "2013-01-03", "2013-01-01", "2013-12-31") == [
+        "2013-01-01",
+        "2013-01-02",
+    ]
+    assert interval_days("2014-01-01", "2014-02-01", "2013-01-01", "2013-12-31") == []
+    # a job's days: each --ds, or every day of --start..--end
+    assert days_of_args(["--start", "2013-01-30", "--end", "2013-02-01", "--data-root", "/d"]) == [
+        "2013-01-30",
+        "2013-01-31",
+        "2013-02-01",
+    ]
+    assert days_of_args(["--ds", "2013-01-05", "--ds", "2013-01-03", "--model", "m"]) == [
+        "2013-01-03",
+        "2013-01-05",
+    ]
+    assert days_in(["--ds", "2013-01-05", "--ds", "2013-01-03", "--model", "m"]) == [
+        "2013-01-05",
+        "2013-01-03",
+    ]
+    # a scoring or monitoring job takes a month of days at most
+    year = [f"2013-01-{d:02d}" for d in range(1, 32)] + ["2013-02-01"]
+    assert [len(c) for c in chunks(year)] == [31, 1] and chunks(["2013-01-01"]) == [["2013-01-01"]]
+
+
+def test_a_job_refuses_days_given_two_ways_or_backwards():
+    import argparse
+
+    from spark_jobs.common import add_days_arguments, days_of
+
+    parser = argparse.ArgumentParser()
+    add_days_arguments(parser)
+    assert days_of(parser.parse_args(["--start", "2013-02-27", "--end", "2013-03-01"])) == [
+        "2013-02-27",
+        "2013-02-28",
+        "2013-03-01",
+    ]
+    assert days_of(parser.parse_args(["--ds", "2013-01-02", "--ds", "2013-01-02"])) == ["2013-01-02"]
+    for wrong in (
+        [],
+        ["--start", "2013-01-02"],
+        ["--ds", "2013-01-02", "--start", "2013-01-01", "--end", "2013-01-03"],
+    ):
+        with pytest.raises(SystemExit, match="give --ds DAY, or --start DAY --end DAY"):
+            days_of(parser.parse_args(wrong))
+    with pytest.raises(SystemExit, match="is before --start"):
+        days_of(parser.parse_args(["--start", "2013-01-03", "--end", "2013-01-02"]))
 
 
 def test_partitions_from_events_collects_single_days_and_lists():

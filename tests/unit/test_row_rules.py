@@ -158,6 +158,31 @@ def test_held_day_message_quotes_each_failed_verdict(tmp_path):
     assert "its own message is in the output above" in held_day_message(root, "build_features", "2013-01-05")
 
 
+def test_a_task_of_many_days_names_the_held_days_and_quotes_each(tmp_path):
+    from mlcycle.quality.gates import held_days_message
+
+    root = str(tmp_path)
+    days = ["2013-01-05", "2013-01-06", "2013-01-07"]
+    for ds in days:
+        write_result(
+            GateResult(True, "raw_flights", "raw_flights", 7, []), f"{root}/gates/raw_flights/ds={ds}.json"
+        )
+        write_result(
+            GateResult(True, "raw_weather", "raw_weather", 7, []), f"{root}/gates/raw_weather/ds={ds}.json"
+        )
+    write_result(
+        GateResult(False, "raw_weather", "raw_weather", 1, []),
+        f"{root}/gates/raw_weather/ds=2013-01-06.json",
+        message="Gate 'raw_weather' rejected raw_weather ds=2013-01-06: no file",
+    )
+    text = held_days_message(root, "validate_raw", days)
+    assert text.startswith("Data-quality gates held 1 of 3 days (2013-01-06); the other days were written.")
+    assert "Gate 'raw_weather' rejected raw_weather ds=2013-01-06: no file" in text
+    assert held_days_message(root, "validate_raw", days[:1]) == held_day_message(
+        root, "validate_raw", days[0]
+    )
+
+
 def test_a_held_day_fails_the_task_without_retries_and_other_failures_keep_them(tmp_path, monkeypatch):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
