@@ -138,8 +138,8 @@ def data_range_dag(usecase) -> DAG:
     each run lands, gates and builds every day of its month in one job per step, and writes what
     the daily runs would have written, day by day: each day its validated partition, its verdicts
     (``gates/<gate>/ds=D.json``), its features and feature views. A day held by a gate holds that
-    day only: the others are written and announced, and the run fails naming the held days (their
-    verdicts say why; a held day's Data Docs are built). Fix the data, then clear the run, or run
+    day only: the others are written and announced, and the run fails (``all_days_done``) naming
+    the held days (their verdicts say why; a held day's Data Docs are built). Fix the data, then clear the run, or run
     the day alone in the daily DAG. Scoring and monitoring start from the announced days as they
     do from a daily run, a month in one job."""
     cfg = settings()
@@ -213,8 +213,36 @@ def data_range_dag(usecase) -> DAG:
                 outlet_events[features].extra = {"ds": built}
             return built
 
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def all_days_done(days: list[str]) -> list[str]:
+            """Fail the run while a gate holds one of its days (the run's leaf: Airflow marks a run
+            by its last tasks), naming the days; the others are written and announced."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlcycle.quality.gates import held_days_message, read_result
+
+            gates = {"validate_raw": usecase.raw_gates, "build_features": ("features",)}
+            held = {
+                task_id: [
+                    ds
+                    for ds in days
+                    if any((read_result(data_root, g, ds) or {}).get("success") is False for g in of_task)
+                ]
+                for task_id, of_task in gates.items()
+            }
+            if any(held.values()):
+                raise AirflowFailException(
+                    "\n\n".join(held_days_message(data_root, t, days) for t, d in held.items() if d)
+                )
+            missing = [ds for ds in days if not (read_result(data_root, "features", ds) or {}).get("success")]
+            if missing:
+                raise AirflowFailException(
+                    f"no features written for {', '.join(missing)}: see the tasks' logs"
+                )
+            return days
+
         landed = land()
-        landed >> validate_raw >> build_features >> publish_features(landed)
+        landed >> validate_raw >> build_features >> publish_features(landed) >> all_days_done(landed)
     return dag
 
 

@@ -110,12 +110,15 @@ def test_data_dag_order(dagbag):
 def test_month_data_dag_builds_the_days_that_passed_and_announces_them(dagbag):
     dag = dagbag.dags["flights_data_by_month"]
     assert dag.timetable.expression == "0 0 1 * *"  # @monthly
-    assert _downstream(dag, "land") == {"validate_raw", "publish_features"}
+    assert _downstream(dag, "land") == {"validate_raw", "publish_features", "all_days_done"}
     assert _downstream(dag, "validate_raw") == {"build_features"}
     assert _downstream(dag, "build_features") == {"publish_features"}
-    # a held day fails validate_raw; the other days are still built and announced
-    assert dag.get_task("build_features").trigger_rule == "all_done"
-    assert dag.get_task("publish_features").trigger_rule == "all_done"
+    assert _downstream(dag, "publish_features") == {"all_days_done"}
+    # a held day fails validate_raw; the other days are still built and announced, and the run
+    # fails by its leaf, which names the held days
+    for task_id in ("build_features", "publish_features", "all_days_done"):
+        assert dag.get_task(task_id).trigger_rule == "all_done"
+    assert [t.task_id for t in dag.leaves] == ["all_days_done"]
     args = dag.get_task("validate_raw").application_args
     assert args[args.index("--start") + 1] == "{{ ti.xcom_pull(task_ids='land')[0] }}"
     assert args[args.index("--end") + 1] == "{{ ti.xcom_pull(task_ids='land')[-1] }}"
