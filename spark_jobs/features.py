@@ -9,6 +9,12 @@ The gate verdict is kept under ``gates/features/ds=D.json`` (Data Docs under ``d
 a rejected day is not written and the job exits with ``GATE_FAILED_EXIT``. A day that passes writes
 its feature views (``feature_views/ds=D/view=<view>``, what the scoring service looks requests up in)
 and then its table.
+
+    spark-submit spark_jobs/features.py --start 2013-01-01 --end 2013-01-31 --data-root /path/to/data
+
+builds every day of a range whose raw gates passed, in one pass (the use case's ``build_days``),
+each day's rows and views as its own job writes them (``features_of_days``); the features gate
+judges every day at once, a held day again by GX for its Data Docs.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ It appends the day's figures to one MLflow run per model version, ``monitoring-<
 (the service's answers as ``online_<metric>``, ``online_n_requests``, ``online_n_actuals``), at
 step = day of year: the MLflow UI then draws the metric of a version over the season, and a
 backfill of a day lands on the same step again.
+
+``--ds`` repeated (or ``--start``/``--end``) monitors many days in one job (``monitor_days``): the
+same rows and metrics per day, computed grouped by day and written once per table.
 """
 
 from __future__ import annotations

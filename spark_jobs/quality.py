@@ -19,6 +19,11 @@ overwrite: exactly that partition is replaced, and a failed write leaves the pre
 verdict is kept under ``gates/raw_<dataset>/ds=D.json``; a held day exits with
 ``GATE_FAILED_EXIT`` and a message naming the partition, the rules, observed and expected values,
 the quarantined rows and the Data Docs.
+
+With ``--start D1 --end D2`` every day of the range is gated in one job (``validate_days``): the
+files are read in one scan and the batch rules of every day judged in one pass
+(``mlcycle.quality.by_day``); each day that passes is written, each verdict kept as above, and a
+held day (judged again by GX, which writes its Data Docs) holds that day only.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ are written (verdict under ``models/<model>/gates/predictions/ds=D.json``); then
 partition of the model's own ``models/<model>/predictions`` is replaced: another model's
 predictions of the day are never touched. A rejected day writes nothing and exits with
 ``GATE_FAILED_EXIT``.
+
+``--ds`` repeated (or ``--start``/``--end``) scores many days with the version in one job: one
+transform, the predictions gate judged for every day in one pass, each day that passes written.
 """
 
 from __future__ import annotations
