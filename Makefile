@@ -96,7 +96,7 @@ chromium-ready:
 # in a session of its own whose autogroup is set to nice 19 as well (the stack's components each
 # have a session of their own); Ctrl-C is passed on to it.
 # The venv and the Debian packages are set up side by side (-j2).
-LONG_FIRST := $(addprefix tests/integration/test_,raw_gate.py on_spark_connect.py data_path.py model_path.py)
+LONG_FIRST := $(addprefix tests/integration/test_,range_jobs.py raw_gate.py on_spark_connect.py data_path.py model_path.py)
 BESIDE := $(LONG_FIRST) $(filter-out $(LONG_FIRST),$(sort $(wildcard tests/integration/test_*.py))) tests/unit tests/dags
 TEST_LOG := .pytest_cache/unit+integration.log
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
