@@ -175,6 +175,20 @@ class AirflowClient:
             time.sleep(self.poll)
         raise AirflowError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
 
+    def run_ids(self, dag_id: str) -> set[str]:
+        return {r["dag_run_id"] for r in self.dag_runs(dag_id, order_by="-run_after")}
+
+    def wait_for_new_run(self, dag_id: str, known: set[str], timeout: float = 900) -> tuple[str, str]:
+        """The first run of `dag_id` not in `known` (one an asset event starts, say), once finished:
+        (run id, state)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = sorted(self.run_ids(dag_id) - known)
+            if new:
+                return new[0], self.wait_for_run(dag_id, new[0], timeout=max(1.0, deadline - time.monotonic()))
+            time.sleep(self.poll)
+        raise AirflowError(f"no new run of {dag_id} after {timeout:.0f} s")
+
     def wait_until_idle(self, dag_ids: list[str], timeout: float = 600) -> None:
         """Until no run of these DAGs is queued or running (the runs that assets start included)."""
         deadline = time.monotonic() + timeout

@@ -198,13 +198,16 @@ def test_rescore_then_a_degraded_champion_starts_its_own_retraining(stack, admin
 
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
     admin.wait_until_idle(["air_time_scoring", "air_time_monitoring"])
+    monitored_before = admin.run_ids("air_time_monitoring")
     rescore = admin.trigger("air_time_scoring", conf={"days": [SCORED_DAY], "rescore": True})
     assert admin.wait_for_run("air_time_scoring", rescore, timeout=600) == "success"
     records = data_root / "models" / "air_time"
     predictions = pd.read_parquet(records / "predictions" / f"ds={SCORED_DAY}")
     assert set(predictions["model_version"].astype(str)) == {str(champion)}
     assert set(predictions["airflow_run_id"]) == {rescore}
-    admin.wait_until_idle(["air_time_scoring", "air_time_monitoring"])  # monitoring follows on its own
+    # monitoring follows on its own, started by the predictions the rescore published
+    _, state = admin.wait_for_new_run("air_time_monitoring", monitored_before, timeout=600)
+    assert state == "success"
     monitored = pd.read_parquet(records / "monitoring" / f"ds={SCORED_DAY}")
     assert list(monitored["model_version"].astype(str)) == [str(champion)]
 

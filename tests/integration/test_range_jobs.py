@@ -5,10 +5,12 @@ its verdicts, its features and feature views, its predictions and verdict, its m
 The same three real days are landed into two data roots, with the same faults: a row set aside on
 the second day; on the third day the weather missing and every batch rule of the flights but
 volume broken at once (flights listed twice, rows of the day before, the drop stopping at 18:00,
-one flight in twenty with an impossible air time): held by both gates. One root goes through each job
-day by day (the days a daily run would reach: GX judges each day), the other through each job
-once over the range (every day judged in one pass, a held day again by GX for its Data Docs);
-then every table and verdict is compared.
+one flight in twenty with an impossible air time): held by both gates. One root goes through each
+job day by day as a daily run would (GX judges each day; the first day's features are left out: it
+has no history, and the second day's features read the first day's validated rows), the other
+through each job once over the range (every day judged in one pass, a held day again by GX for its
+Data Docs); then every table and verdict of the days both reached is compared, and the held day's
+verdict is checked for the rules it broke.
 """
 
 from __future__ import annotations
@@ -95,10 +97,9 @@ def roots(tmp_path_factory, spark):
     daily, ranged = tmp_path_factory.mktemp("daily"), tmp_path_factory.mktemp("ranged")
     for root in (daily, ranged):
         land_with_faults(root)
-    codes = {ds: quality.main(["--ds", ds, "--data-root", str(daily)]) for ds in DAYS}
-    assert codes == {DAYS[0]: 0, DAYS[1]: 0, DAYS[2]: GATE_FAILED_EXIT}
-    for ds in GOOD:  # a daily run goes no further on a held day
-        assert features.main(["--ds", ds, "--data-root", str(daily)]) == 0
+    codes = {ds: quality.main(["--ds", ds, "--data-root", str(daily)]) for ds in GOOD}
+    assert codes == {DAYS[0]: 0, DAYS[1]: 0}
+    assert features.main(["--ds", DAYS[1], "--data-root", str(daily)]) == 0
     span = ["--start", DAYS[0], "--end", DAYS[-1]]
     assert quality.main([*span, "--data-root", str(ranged)]) == GATE_FAILED_EXIT  # a day held
     assert features.main([*span, "--data-root", str(ranged)]) == 0  # the days that passed
@@ -108,42 +109,49 @@ def roots(tmp_path_factory, spark):
 def test_a_range_gates_and_builds_each_day_as_its_own_run_does(roots, spark):
     daily, ranged = roots
     for gate in ("raw_flights", "raw_weather"):
-        for ds in DAYS:
+        for ds in GOOD:
             assert verdict(ranged, gate, ds) == verdict(daily, gate, ds), (gate, ds)
     assert verdict(ranged, "raw_flights", DAYS[1])["quarantined"] == 1
     held = {
-        (g, ds) for g in ("raw_flights", "raw_weather") for ds in DAYS if not verdict(daily, g, ds)["success"]
+        (g, ds) for g in ("raw_flights", "raw_weather") for ds in DAYS if not verdict(ranged, g, ds)["success"]
     }
     assert held == {("raw_weather", DAYS[2]), ("raw_flights", DAYS[2])}
-    assert {f["expectation"] for f in verdict(ranged, "raw_flights", DAYS[2])["failed"]} == {
+    assert [f["expectation"] for f in verdict(ranged, "raw_weather", DAYS[2])["failed"]] == ["file_exists"]
+    broken = verdict(ranged, "raw_flights", DAYS[2])
+    assert {f["expectation"] for f in broken["failed"]} == {
         "expect_compound_columns_to_be_unique",
         "expect_column_values_to_be_between",  # rows of the day before
         "expect_column_max_to_be_between",  # freshness
         "expect_column_mean_to_be_between",  # share set aside
     }
+    share = next(f for f in broken["failed"] if f["expectation"] == "expect_column_mean_to_be_between")
+    assert share["observed"] == pytest.approx(broken["quarantined"] / broken["rows"])
+    assert broken["quarantine_rules"] == {"expect_column_values_to_be_between(air_time)": broken["quarantined"]}
+    set_aside = spark.read.parquet(str(ranged / "quarantine" / "flights" / f"ds={DAYS[2]}"))
+    assert set_aside.where("air_time = -5").count() == set_aside.count() == broken["quarantined"] > 0
     # a held day's Data Docs are built by the range too (the days that pass have their verdict)
     page = json.loads((ranged / "gates" / "raw_flights" / f"ds={DAYS[2]}.json").read_text())["docs_page"]
     assert page and Path(page).is_file()
-    for ds in GOOD:
-        assert verdict(ranged, "features", ds) == verdict(daily, "features", ds)
+    assert verdict(ranged, "features", DAYS[1]) == verdict(daily, "features", DAYS[1])
+    first = verdict(ranged, "features", DAYS[0])
+    assert first["success"] and first["rows"] == verdict(daily, "raw_flights", DAYS[0])["validated"]
     assert not (ranged / "gates" / "features" / f"ds={DAYS[2]}.json").exists()
-    for table in (
-        "validated/flights",
-        "validated/weather",
-        "quarantine/flights",
-        "features",
-        "feature_views",
-    ):
-        rows = same_table(spark, daily / table, ranged / table)
-        assert rows > 0, table
+    for table in ("validated/flights", "validated/weather"):
+        assert same_table(spark, daily / table, ranged / table) > 0, table
+    for table in ("quarantine/flights", "features", "feature_views"):
+        day = f"ds={DAYS[1]}"
+        assert same_table(spark, daily / table / day, ranged / table / day) > 0, table
+    assert sorted(p.name for p in (daily / "quarantine" / "flights").glob("ds=*")) == [f"ds={DAYS[1]}"]
     written = sorted(p.name for p in (ranged / "features").glob("ds=*"))
     assert written == [f"ds={ds}" for ds in GOOD]
+    assert not (ranged / "validated" / "flights" / f"ds={DAYS[2]}").exists()
 
 
 def test_a_range_scores_and_monitors_each_day_as_its_own_run_does(
     roots, spark, mlflow_server, tmp_path, monkeypatch, usecases_copy
 ):
     import mlflow
+    import pyspark
 
     from mlcycle.specs import find_model, pipeline_module
     from spark_jobs import drift, monitoring, scoring
@@ -153,14 +161,16 @@ def test_a_range_scores_and_monitors_each_day_as_its_own_run_does(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.setenv("MLCYCLE_USECASES", str(usecases_copy(tmp_path / "catalog", {"air_time": MODEL})))
     model = find_model("air_time")
-    # a version fitted on the first day, with the drift profile monitoring compares with
+    # a version fitted on the first day (built by the range), with the drift profile monitoring compares with
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment(MODEL)
-    first = spark.read.parquet(str(daily / "features")).where(f"ds = DATE'{DAYS[0]}'")
+    first = spark.read.parquet(str(ranged / "features")).where(f"ds = DATE'{DAYS[0]}'")
     labelled = with_label(first, model).where(f"{model.label} IS NOT NULL")
     with mlflow.start_run() as run:
         fitted = pipeline_module(model).make_pipeline(model).fit(labelled)
-        mlflow.spark.log_model(fitted, "model")
+        # the requirements the training job names (MLflow would otherwise infer them in a subprocess)
+        requirements = [f"mlflow=={mlflow.__version__}", f"pyspark=={pyspark.__version__}"]
+        mlflow.spark.log_model(fitted, "model", pip_requirements=requirements)
         numeric, categorical = model.monitoring["drift_numeric"], model.monitoring["drift_categorical"]
         mlflow.log_dict(drift.profile(labelled, list(numeric), list(categorical)), drift.PROFILE_ARTIFACT)
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL).version
