@@ -185,7 +185,9 @@ class AirflowClient:
         while time.monotonic() < deadline:
             new = sorted(self.run_ids(dag_id) - known)
             if new:
-                return new[0], self.wait_for_run(dag_id, new[0], timeout=max(1.0, deadline - time.monotonic()))
+                return new[0], self.wait_for_run(
+                    dag_id, new[0], timeout=max(1.0, deadline - time.monotonic())
+                )
             time.sleep(self.poll)
         raise AirflowError(f"no new run of {dag_id} after {timeout:.0f} s")
 

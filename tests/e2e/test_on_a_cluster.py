@@ -158,7 +158,9 @@ def test_the_dags_run_on_a_standalone_cluster_by_changing_the_connection(
     # The scoring and the training ran on the Connect server of the cluster, from their tasks'
     # processes; its application had an executor on each worker, and nothing else was submitted.
     port = connect_on_the_cluster
-    log = admin.task_log("air_time_scoring", scoring, "score", map_index=0)  # mapped: up to a month of days each
+    log = admin.task_log(
+        "air_time_scoring", scoring, "score", map_index=0
+    )  # mapped: up to a month of days each
     assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]
     log = admin.task_log(TRAINING, training, "train")
     assert f"on the Spark Connect server at sc://127.0.0.1:{port}" in log, log[-2000:]

@@ -113,7 +113,10 @@ def test_a_range_gates_and_builds_each_day_as_its_own_run_does(roots, spark):
             assert verdict(ranged, gate, ds) == verdict(daily, gate, ds), (gate, ds)
     assert verdict(ranged, "raw_flights", DAYS[1])["quarantined"] == 1
     held = {
-        (g, ds) for g in ("raw_flights", "raw_weather") for ds in DAYS if not verdict(ranged, g, ds)["success"]
+        (g, ds)
+        for g in ("raw_flights", "raw_weather")
+        for ds in DAYS
+        if not verdict(ranged, g, ds)["success"]
     }
     assert held == {("raw_weather", DAYS[2]), ("raw_flights", DAYS[2])}
     assert [f["expectation"] for f in verdict(ranged, "raw_weather", DAYS[2])["failed"]] == ["file_exists"]
@@ -126,7 +129,9 @@ def test_a_range_gates_and_builds_each_day_as_its_own_run_does(roots, spark):
     }
     share = next(f for f in broken["failed"] if f["expectation"] == "expect_column_mean_to_be_between")
     assert share["observed"] == pytest.approx(broken["quarantined"] / broken["rows"])
-    assert broken["quarantine_rules"] == {"expect_column_values_to_be_between(air_time)": broken["quarantined"]}
+    assert broken["quarantine_rules"] == {
+        "expect_column_values_to_be_between(air_time)": broken["quarantined"]
+    }
     set_aside = spark.read.parquet(str(ranged / "quarantine" / "flights" / f"ds={DAYS[2]}"))
     assert set_aside.where("air_time = -5").count() == set_aside.count() == broken["quarantined"] > 0
     # a held day's Data Docs are built by the range too (the days that pass have their verdict)
