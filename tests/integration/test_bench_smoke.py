@@ -30,12 +30,15 @@ def _bench(*args: str, timeout: float = 300) -> str:
 
 def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_path):
     env = dict(os.environ, MLCYCLE_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "airflow"))
-    for name in ("model_training.py", "model_scoring.py"):  # a sign-off, params; assets, a mapped task
-        shapes = parse_cost.shapes_of(REPO_ROOT / "dags" / name, env)
-        twin = parse_cost.write_twin(shapes, tmp_path / f"twin_{name}")
-        assert shapes == parse_cost.shapes_of(twin, env)  # DAGs, schedules, params, tasks, edges
-        assert shapes and all(len(s["tasks"]) >= 3 for s in shapes)  # not trivial shapes
-    assert parse_cost.twin_of(REPO_ROOT / "dags" / "refused_folders.py", tmp_path, env) is None
+    # a sign-off, params; assets, a mapped task; no DAG at all
+    names = ("model_training.py", "model_scoring.py", "refused_folders.py")
+    *shapes, none = parse_cost.shapes_of_files([REPO_ROOT / "dags" / name for name in names], env)
+    assert all(s and all(len(d["tasks"]) >= 3 for d in s) for s in shapes)  # not trivial shapes
+    assert parse_cost.write_twin(none, tmp_path / "twin_refused_folders.py") is None
+    twins = [
+        parse_cost.write_twin(s, tmp_path / f"twin_{name}") for s, name in zip(shapes, names, strict=False)
+    ]
+    assert parse_cost.shapes_of_files(twins, env) == shapes  # DAGs, schedules, params, tasks, edges
 
     printed = _bench("bench/parse_cost.py", "--repeat", "1", "--files", "dags/model_archival.py")
     (row,) = [line.split() for line in printed.splitlines() if line.startswith("model_archival.py")]
