@@ -48,9 +48,6 @@ def stack_home(tmp_path_factory, usecases_copy):
             ),
             # The DAG files do not change while the tests run: parsed once, not every 30 s.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
-            # The scheduler looks for work every 0.5 s when idle (the stack's 0.2 s costs about a
-            # tenth of a core more, which the tiers running beside this one need).
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
         }
     )
     os.environ.pop("MLCYCLE_DATA_ROOT", None)
