@@ -47,3 +47,30 @@ def test_missing_values_have_a_bin_of_their_own(spark):
     assert "-1" not in reference["numeric"]["temp"]["shares"]
     day = psi(reference, _frame(spark, 1000, 40.0, ["AA"], seed=5, missing_every=2))
     assert day["temp"] > 1.0  # half the readings missing is a large shift
+
+
+def test_many_days_in_one_pass_give_each_day_its_own_psi(spark):
+    """``psi_by_day`` over the rows of three days: each day's PSI as ``psi`` of that day alone
+    (a usual day, a warm one with a carrier never seen, a day with half its readings missing)."""
+    from datetime import date
+
+    from pyspark.sql import functions as F
+
+    from spark_jobs.drift import psi_by_day
+
+    reference = profile(_frame(spark, 3000, 40.0, ["AA", "B6", "UA"], seed=6), ["temp"], ["carrier"])
+    days = {
+        date(2013, 7, 1): _frame(spark, 800, 41.0, ["AA", "B6", "UA"], seed=7),
+        date(2013, 7, 2): _frame(spark, 500, 60.0, ["AA", "WN"], seed=8),
+        date(2013, 7, 3): _frame(spark, 300, 40.0, ["UA"], seed=9, missing_every=2),
+    }
+    together = None
+    for day, frame in days.items():
+        dated = frame.withColumn("ds", F.lit(day))
+        together = dated if together is None else together.unionByName(dated)
+    by_day = psi_by_day(reference, together)
+    assert set(by_day) == {day.isoformat() for day in days}
+    for day, frame in days.items():
+        alone = psi(reference, frame)
+        assert by_day[day.isoformat()] == pytest.approx(alone, rel=1e-12), day
+    assert by_day["2013-07-02"]["temp"] > 1.0 and by_day["2013-07-01"]["temp"] < 0.1

@@ -112,3 +112,53 @@ def test_the_classifier_is_judged_by_auc_log_loss_and_calibration_against_its_ma
     assert row["calibration"] is not None and 0 <= row["calibration"] <= 1
     assert row["coverage"] == 1.0
     assert monitoring_columns(LATE)[5:8] == ("auc", "log_loss", "calibration")
+
+
+def test_many_days_in_one_pass_give_each_day_its_own_metrics(spark):
+    """``all_metrics`` grouped by day (the range's monitoring) against each day alone (a day's
+    run): per version and per slice value, the same counts, errors, bias and coverage; a flight
+    with no actual yet and a day one version did not score included."""
+    import random
+    from datetime import timedelta
+
+    from spark_jobs.monitoring import all_metrics
+
+    model = AIR_TIME
+    slices = list(model.monitoring["slices"])
+    rng = random.Random(3)
+    features, predictions = [], []
+    for d in range(3):
+        day = DAY + timedelta(days=d)
+        for i in range(60):
+            key = f"{day}-{i}"
+            actual = None if i % 13 == 0 else 100.0 + rng.random() * 200
+            features.append(
+                (key, day, actual, *(rng.choice(["AA", "B6", "UA", "JFK", "LGA"]) for _ in slices))
+            )
+            if i % 7 == 3:
+                continue  # a flight no version scored
+            version = "2" if d > 0 and i % 2 else "1"
+            predictions.append((key, day, (actual or 150.0) + rng.gauss(0, 10), "m", version))
+    schema = ", ".join(["flight_id string", "ds date", "air_time double", *(f"{c} string" for c in slices)])
+    features = spark.createDataFrame(features, schema)
+    predictions = spark.createDataFrame(
+        predictions, "flight_id string, ds date, prediction double, model_name string, model_version string"
+    )
+    scored = predictions.join(features.select("flight_id", *slices), "flight_id")
+    overall, per_slice = all_metrics(scored, features, model, slices, by=["ds"])
+
+    def keyed(rows, day):
+        return {(r.get("ds", day), r["model_version"], r.get("slice"), r.get("value")): r for r in rows}
+
+    together = {**keyed(overall, None), **keyed(per_slice, None)}
+    alone = {}
+    for d in range(3):
+        day = DAY + timedelta(days=d)
+        o, s = all_metrics(scored.where(scored.ds == day), features.where(features.ds == day), model, slices)
+        alone.update(keyed(o, day))
+        alone.update(keyed(s, day))
+    assert set(together) == set(alone) and len(alone) > 20
+    assert {k[1] for k in alone if k[0] == DAY} == {"1"}  # the first day: version 1 only
+    for key, row in alone.items():
+        got = {k: v for k, v in together[key].items() if k != "ds"}
+        assert got == pytest.approx(row), key
