@@ -28,8 +28,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# How long a server may take to start: the tier may run beside the end-to-end tier at a lower
-# priority (`make test`), and get little of the cores while the stack keeps them busy.
+# How long a server may take to start: generous, for a machine busy with other work.
 START_TIMEOUT = 300.0
 
 
