@@ -145,6 +145,23 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def dataset_sizes(root: Path, days: list[str]) -> dict[str, tuple[int, int]]:
+    """Rows and bytes of the validated flights and weather of ``days`` and of the planes table under
+    ``root``, read from the files' footers."""
+    import pyarrow.parquet as pq
+
+    sizes = {}
+    for name in ("flights", "weather"):
+        files = [f for d in days for f in (root / "validated" / name / f"ds={d}").glob("*.parquet")]
+        sizes[name] = (
+            sum(pq.ParquetFile(f).metadata.num_rows for f in files),
+            sum(f.stat().st_size for f in files),
+        )
+    planes = root / "reference" / "planes" / "planes.csv"
+    sizes["planes"] = (len(planes.read_text().splitlines()) - 1, planes.stat().st_size)
+    return sizes
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True, help="the validated year")

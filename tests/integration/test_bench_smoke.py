@@ -71,3 +71,34 @@ def _parquet_rows(folder: Path):
 
     for part in sorted(folder.glob("*.parquet")):
         yield from range(pq.read_metadata(part).num_rows)
+
+
+def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(tmp_path):
+    """A "year" of eight days, landed and gated, made twice its traffic; features in Spark, pandas and
+    Polars (compared row for row), training on six days, scoring two."""
+    source, work = tmp_path / "source", tmp_path / "work"
+    printed = _bench(
+        "bench/scale.py", "--source", str(source), "--make-source", "--work", str(work), "--sizes", "2",
+        "--engines", "spark-local", "pandas", "polars", "--year", "2013-01-01", "2013-01-08",
+        "--train", "2013-01-01", "2013-01-06", "--score", "2013-01-07", "2013-01-08",
+    )  # fmt: skip
+    import json
+
+    records = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
+    done = {(r["engine"], r["job"]): r for r in records}
+    assert set(done) == {
+        ("spark-local", "features"), ("spark-local", "training"), ("spark-local", "scoring"),
+        ("pandas", "features"), ("polars", "features"),
+    }  # fmt: skip
+    assert all(r["status"] == "ok" and r["seconds"] > 0 and r["driver_mb"] > 0 for r in records), records
+    sizes = json.loads((work / "x2" / "sizes.json").read_text())
+    real = sum(1 for d in sorted((source / "validated" / "flights").glob("ds=*")) for _ in _parquet_rows(d))
+    assert sizes["flights"][0] == 2 * real and sizes["flights"][1] > 0
+    # every flight of the eight days has its features, in every engine; two days are scored
+    assert {done[(e, "features")]["rows"] for e in ("spark-local", "pandas", "polars")} == {2 * real}
+    scored = sum(
+        1 for d in ("2013-01-07", "2013-01-08") for _ in _parquet_rows(work / "x2" / "features" / f"ds={d}")
+    )
+    assert done[("spark-local", "scoring")]["rows"] == scored
+    assert "pandas x2: the same table as Spark's on 8 days" in printed
+    assert "polars x2: the same table as Spark's on 8 days" in printed

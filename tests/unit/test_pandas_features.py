@@ -1,7 +1,8 @@
-"""The scale benchmark compares the Spark feature job with a pandas version of the same features
-(``bench/pandas_features.py``). That comparison means something only if both compute the same
-table: here they do, on frames that exercise every rule (history window, cancelled flights, wind
-glitch, repeated weather readings, planes listed twice or not at all)."""
+"""The scale benchmark compares the Spark feature job with pandas and Polars versions of the same
+features over many days (``bench/pandas_features.py``, ``bench/polars_features.py``). That
+comparison means something only if all compute the same table: here they do, on frames of two days
+that exercise every rule (history window, one day's flights in the next day's history, cancelled
+flights, wind glitch, repeated weather readings, planes listed twice or not at all)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import importlib.util
 import pytest
 
 from mlcycle.config import REPO_ROOT
-from spark_jobs.flights.features import build_features, validated_flights, validated_weather
+from spark_jobs.flights.days import build_days
+from spark_jobs.flights.features import validated_flights, validated_weather
 from spark_jobs.flights.schemas import (
     CORRUPT_RECORD,
     FLIGHTS_COLUMNS,
@@ -23,16 +25,14 @@ from spark_jobs.flights.schemas import (
 )
 
 pytestmark = pytest.mark.spark
-DS = "2013-01-30"
+DS, NEXT = "2013-01-30", "2013-01-31"
 
 
-def _pandas_features():
-    spec = importlib.util.spec_from_file_location(
-        "pandas_features", REPO_ROOT / "bench" / "pandas_features.py"
-    )
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.build_features
+    return module
 
 
 def _utc(day: dt.date, hour: int) -> dt.datetime:
@@ -58,8 +58,8 @@ def _flights(spark, ds: str, rows: list[dict]):
     return validated_flights(_frame(spark, flights_schema(), FLIGHTS_COLUMNS, full), ds)
 
 
-def test_pandas_features_are_the_spark_features(spark):
-    day = dt.date.fromisoformat(DS)
+def _inputs(spark):
+    day, next_day = dt.date.fromisoformat(DS), dt.date.fromisoformat(NEXT)
     flights = _flights(
         spark,
         DS,
@@ -76,48 +76,37 @@ def test_pandas_features_are_the_spark_features(spark):
             {"flight": 4, "origin": "EWR", "dest": "ORD", "distance": 719, "tailnum": None},
         ],
     )
+    # the next day: its history holds the first day's flights; a route flown for the first time
+    flights = flights.unionByName(
+        _flights(
+            spark,
+            NEXT,
+            [
+                {"flight": 1, "time_hour": _utc(next_day, 10)},
+                {"flight": 5, "dest": "SFO", "distance": 2586, "time_hour": _utc(next_day, 10)},
+            ],
+        )
+    )
     for back, air_time in ((1, 140.0), (5, 160.0), (28, 170.0), (29, 999.0)):  # the 29th day is too old
         past = (day - dt.timedelta(days=back)).isoformat()
         flights = flights.unionByName(_flights(spark, past, [{"flight": 10 + back, "air_time": air_time}]))
         flights = flights.unionByName(_flights(spark, past, [{"flight": 50 + back, "air_time": None}]))
-    base = {"year": 2013, "month": 1, "day": 30, "hour": 5, "dewp": 20.0, "humid": 60.0, "wind_dir": 270.0}
-    weather = validated_weather(
-        _frame(
-            spark,
-            weather_schema(),
-            WEATHER_COLUMNS,
-            [
-                {
-                    **base,
-                    "origin": "JFK",
-                    "temp": 30.0,
-                    "wind_speed": 10.0,
-                    "precip": 0.0,
-                    "visib": 10.0,
-                    "time_hour": _utc(day, 10),
-                },
-                {
-                    **base,
-                    "origin": "JFK",
-                    "temp": 32.0,
-                    "wind_speed": 1048.0,
-                    "precip": 0.1,
-                    "visib": 8.0,
-                    "time_hour": _utc(day, 10),
-                },  # a repeated reading, with the wind glitch
-                {
-                    **base,
-                    "origin": "JFK",
-                    "temp": 40.0,
-                    "wind_speed": 5.0,
-                    "precip": None,
-                    "visib": 10.0,
-                    "time_hour": _utc(day, 19),
-                },
-            ],  # fmt: skip
+    base = {"year": 2013, "month": 1, "hour": 5, "dewp": 20.0, "humid": 60.0, "wind_dir": 270.0}
+    readings = [
+        (DS, {"temp": 30.0, "wind_speed": 10.0, "precip": 0.0, "visib": 10.0, "time_hour": _utc(day, 10)}),
+        # a repeated reading, with the wind glitch
+        (DS, {"temp": 32.0, "wind_speed": 1048.0, "precip": 0.1, "visib": 8.0, "time_hour": _utc(day, 10)}),
+        (DS, {"temp": 40.0, "wind_speed": 5.0, "precip": None, "visib": 10.0, "time_hour": _utc(day, 19)}),
+        (
+            NEXT,
+            {"temp": 20.0, "wind_speed": 7.0, "precip": 0.2, "visib": 6.0, "time_hour": _utc(next_day, 10)},
         ),
-        DS,
-    )
+    ]
+    weather = None
+    for ds, reading in readings:
+        row = {**base, "day": int(ds[-2:]), "origin": "JFK", **reading}
+        one = validated_weather(_frame(spark, weather_schema(), WEATHER_COLUMNS, [row]), ds)
+        weather = one if weather is None else weather.unionByName(one)
     planes = _frame(
         spark,
         planes_schema(),
@@ -128,23 +117,47 @@ def test_pandas_features_are_the_spark_features(spark):
             {"tailnum": "N1", "year": 1990, "seats": 180, "engine": "Turbo-jet"},  # N1 listed twice
         ],
     ).drop(CORRUPT_RECORD)
+    return flights, weather, planes
 
-    expected = build_features(flights, weather, DS, planes=planes).toPandas()
-    got = _pandas_features()(flights.toPandas(), weather.toPandas(), DS, planes.toPandas())
 
+def _comparable(frame):
+    """Sorted by key, the day as text, a missing text as None (NaN after a pandas merge)."""
     import pandas as pd
 
-    # the day as text: a date in Spark's frame, a timestamp in pandas'
-    expected = expected.assign(ds=expected["ds"].astype(str)).sort_values("flight_id").reset_index(drop=True)
-    got = got.assign(ds=got["ds"].dt.strftime("%Y-%m-%d")).sort_values("flight_id").reset_index(drop=True)
-    assert len(expected) == 4 and set(expected["ds"]) == {DS}
+    frame = frame.assign(ds=pd.to_datetime(frame["ds"]).dt.strftime("%Y-%m-%d"))
+    frame = frame.sort_values("flight_id").reset_index(drop=True)
+    for column in frame.select_dtypes(include="object").columns:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars"])
+def test_single_machine_features_are_the_spark_features(spark, engine):
+    import pandas as pd
+
+    flights, weather, planes = _inputs(spark)
+    days = [DS, NEXT]
+    expected = _comparable(build_days(flights, weather, days, planes).toPandas())
+    frames = [flights.toPandas(), weather.toPandas(), planes.toPandas()]
+    if engine == "polars":
+        import polars as pl
+
+        got = _bench_module("polars_features").build_days(
+            *[pl.from_pandas(f).lazy() for f in frames[:2]], days, pl.from_pandas(frames[2]).lazy()
+        )
+        got = got.to_pandas()
+    else:
+        got = _bench_module("pandas_features").build_days(frames[0], frames[1], days, frames[2])
+    got = _comparable(got)
+    assert len(expected) == 6 and set(expected["ds"]) == {DS, NEXT}
     assert list(got.columns) == list(expected.columns)
-    for frame in (expected, got):  # a missing text is None in Spark's frame, NaN after a pandas merge
-        for column in frame.select_dtypes(include="object").columns:
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-    aa1 = expected.set_index("flight_id").loc["AA1-JFK-20130130-0559"]
+    by_key = expected.set_index("flight_id")
+    aa1 = by_key.loc["AA1-JFK-20130130-0559"]
     assert aa1["route_flights"] == 3.0
+    # the next day counts the first day's flights that flew on the route (two of its three)
+    assert by_key.loc["AA1-JFK-20130131-0559"]["route_flights"] == 4.0
+    assert by_key.loc["AA5-JFK-20130131-0559"]["route_flights"] == 0.0  # a route new that day
     # the plane listed twice: one row for its flight, with the facts of its first listing (pandas
-    # keeps the first by rule; Spark's dropDuplicates does so on a one-partition table like this)
+    # and Polars keep the first by rule; Spark's dropDuplicates does so on a one-partition table)
     assert (aa1["plane_age"], aa1["seats"], aa1["engine"]) == (9.0, 55.0, "Turbo-fan")
