@@ -417,6 +417,7 @@ def main(argv=None) -> None:
     parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--master", default="local[2]", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.source, args.work = str(Path(args.source).resolve()), str(Path(args.work).resolve())
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     if args.job:

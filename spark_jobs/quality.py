@@ -255,13 +255,18 @@ def read_many_bytes(spark, paths: list[str]) -> dict[str, bytes]:
     if not present:
         return {}
     rows = spark.read.format("binaryFile").load(present).select("path", "content").collect()
-    by_name = {_local(r.path): bytes(r.content) for r in rows}
+    by_name = {_same_file(r.path): bytes(r.content) for r in rows}
     # a file with no byte has no row: it is there, and empty
-    return {p: by_name.get(_local(p), b"") for p in present}
+    return {p: by_name.get(_same_file(p), b"") for p in present}
 
 
-def _local(path: str) -> str:
-    return path.removeprefix("file://").removeprefix("file:")
+def _same_file(path: str) -> str:
+    """A path as Spark names the file it read: a local one absolute (a data root may be given
+    relative to the working directory; Spark answers with ``file:/`` and the absolute path)."""
+    import os
+
+    local = path.removeprefix("file://").removeprefix("file:")
+    return local if "://" in local else os.path.abspath(local)
 
 
 def gate_days(spark, data_root: str, dataset: str, days: list[str], usecase) -> dict[str, RawVerdict]:

@@ -81,3 +81,19 @@ def test_a_byte_order_mark_alone_is_an_empty_file():
     inspection = inspect_csv(b"\xef\xbb\xbf", COLUMNS)
     assert rules(inspection) == ["file_is_not_empty"]
     assert inspection.problems[0]["observed"]["bytes"] == 3
+
+
+def test_the_files_of_a_range_are_read_under_a_data_root_given_relative(spark, tmp_path):
+    """A range's files are read in one Spark job, which names each file by its absolute path: a
+    data root given relative to the working directory still finds each file's own bytes."""
+    import os
+
+    from spark_jobs.quality import read_many_bytes
+
+    (tmp_path / "a.csv").write_bytes(b"x\n1\n")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    root = os.path.relpath(tmp_path)  # relative to where the session was started
+    paths = [f"{root}/a.csv", f"{root}/empty.csv", f"{root}/missing.csv"]
+    assert read_many_bytes(spark, paths) == {paths[0]: b"x\n1\n", paths[1]: b""}
+    absolute = str(tmp_path / "a.csv")
+    assert read_many_bytes(spark, [absolute]) == {absolute: b"x\n1\n"}
