@@ -118,7 +118,7 @@ bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of thei
 	$(BIN)/python bench/serving.py --home $(BENCH_HOME) --rounds 5
 	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only
 	$(BIN)/python bench/backfill_year.py --home $(BENCH_HOME) --months 12 --stop
-	$(BIN)/python bench/scale.py --data-root $(BENCH_HOME)/data --work $(BENCH_HOME)/scale --copies 1 10 30
+	$(BIN)/python bench/scale.py --source $(BENCH_HOME)/year --make-source --work $(BENCH_HOME)/scale --sizes 1 10 30
 	$(BIN)/python bench/scoring_throughput.py --data-root $(BENCH_HOME)/data --days 14 --copies 1 10 30 --repeat 5
 	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views --rounds 5
 
