@@ -112,7 +112,7 @@ test: ## Set up and run every test tier (unit, dags, integration, e2e)
 
 BENCH_HOME ?= .mlcycle-bench
 
-bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of their own (about 2 h)
+bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of their own (about 3 h)
 	$(BIN)/python bench/parse_cost.py --repeat 5
 	$(BIN)/python bench/day_pipeline.py --home $(BENCH_HOME) --repeat 5 --preload on --engine both
 	$(BIN)/python bench/serving.py --home $(BENCH_HOME) --rounds 5
