@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    admin = bench_stack.ready(args.home)
+    admin = bench_stack.ready(args)
     from mlcycle.devstack import stack
 
     results: dict[int, list[dict]] = {n: [] for n in args.sizes}

@@ -236,12 +236,16 @@ def main(argv=None) -> None:
         run_one_job(json.loads(args.one_job))
         return
 
-    admin = bench_stack.ready(args.home)
+    admin = bench_stack.ready(args)
     from mlcycle.config import settings
     from mlcycle.devstack import stack
+    from mlcycle.specs import find_model
 
     spans = months(args.start, args.months)
-    first, last = spans[0], last_day(spans[-1])
+    # the days the month runs take: those of the months within the use case's days
+    usecase = find_model(bench_stack.MODEL).usecase
+    first = max(spans[0], date.fromisoformat(usecase.first_day))
+    last = min(last_day(spans[-1]), date.fromisoformat(usecase.last_day))
     print(f"{first} .. {last}: {(last - first).days + 1} days, {len(spans)} month runs", flush=True)
     results = {"airflow": [], "one_job": []}
     try:

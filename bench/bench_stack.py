@@ -1,9 +1,14 @@
 """The embedded stack a benchmark runs on: its own folder and ports, the project's DAGs beside
 their no-op twins (``bench/twin_dags``), and a champion to score with. Started by the project's
-own launcher, as ``make demo`` starts it; kept up between benchmarks unless ``--stop``."""
+own launcher, as ``make demo`` starts it; kept up between benchmarks unless ``--stop``. With
+``--stack-from-env`` a benchmark runs on a stack that is already up instead: the one the
+environment names (``MLCYCLE_HOME``, the ``MLCYCLE_*_PORT`` settings, a DAGs folder holding the
+twins), with a champion already: the DAGs a benchmark runs are unpaused, the training DAG is
+paused while it runs and unpaused again after if it was, the other DAGs stay as they are."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import time
@@ -23,16 +28,28 @@ SETUP_START, SETUP_DAYS = "2013-01-01", 7
 
 
 def add_arguments(parser) -> None:
-    """``--home`` and ``--stop``, the same for every benchmark that runs on the stack."""
+    """``--home``, ``--stop`` and ``--stack-from-env``, the same for every benchmark on the stack."""
     parser.add_argument("--home", default=str(REPO / ".mlcycle-bench"), help="the stack's folder")
     parser.add_argument("--stop", action="store_true", help="stop the stack at the end")
+    parser.add_argument(
+        "--stack-from-env",
+        action="store_true",
+        help="run on the stack the environment names (MLCYCLE_HOME, MLCYCLE_*_PORT), already up, "
+        "its DAGs folder holding bench/twin_dags/flights_twins.py",
+    )
 
 
-def ready(home: str):
-    """The stack of ``home`` up, with a champion and no training starting; the admin's client."""
-    use(home)
-    up()
-    hold_training()
+def ready(args):
+    """The benchmark's stack up (or the environment's, with ``--stack-from-env``: ``args.home``
+    becomes its folder), with a champion and no training starting; the admin's client."""
+    if args.stack_from_env:
+        if not os.environ.get("MLCYCLE_HOME"):
+            raise SystemExit("--stack-from-env: MLCYCLE_HOME names no stack")
+        args.home = os.environ["MLCYCLE_HOME"]
+    else:
+        use(args.home)
+    up(existing=args.stack_from_env)
+    hold_training(restore=args.stack_from_env)
     return client()
 
 
@@ -72,8 +89,9 @@ def client(user: str = "admin"):
     return AirflowClient(stack.stack_env()["MLCYCLE_AIRFLOW_URL"], user, stack.passwords()[user])
 
 
-def up() -> None:
-    """Start what is not running, wait for every DAG, unpause them; make a champion if none."""
+def up(existing: bool = False) -> None:
+    """Start what is not running, wait for every DAG, unpause them; make a champion if none. An
+    ``existing`` stack must be running, its DAGs folder holding the twins."""
     from mlcycle.config import settings
     from mlcycle.devstack import stack
     from mlcycle.devstack.cli import all_dags, run_data_window
@@ -83,15 +101,34 @@ def up() -> None:
     DAGS = [d for d in all_dags() if d.startswith("flights_data") or d.startswith(f"{MODEL}_")]
 
     t0 = time.monotonic()
+    if existing:
+        down = [name for name, state in stack.status().items() if not state.startswith("up")]
+        if down:
+            raise SystemExit(f"--stack-from-env: the stack of {os.environ['MLCYCLE_HOME']} is not up: {down}")
+    elif stack.status().get("scheduler", "stopped") == "stopped":
+        _preload_file().unlink(missing_ok=True)  # a scheduler started now preloads as the environment says
     stack.start()
     admin = client()
+    if existing:
+        known = {d["dag_id"] for d in admin.request("GET", "dags", params={"limit": 1000})["dags"]}
+        if not set(TWINS) <= known:
+            raise SystemExit(
+                "--stack-from-env: the stack has no no-op twins: add bench/twin_dags/flights_twins.py "
+                "to its DAGs folder (MLCYCLE_DAGS_FOLDER)"
+            )
     admin.wait_for_dags(DAGS + TWINS)
-    for dag_id in DAGS + TWINS:
+    # on an existing stack, only the DAGs the benchmarks run: the others stay as they are
+    runs = [d for d in DAGS if d.startswith("flights_data") or d in DAY_CHAIN["real"]] if existing else DAGS
+    for dag_id in runs + TWINS:
         admin.unpause(dag_id)
     print(f"stack up in {time.monotonic() - t0:.0f} s", flush=True)
     cfg = settings().for_model(find_model(MODEL))
     if champion(stack.stack_env()["MLFLOW_TRACKING_URI"], cfg.model_name) is not None:
         return
+    if existing:
+        raise SystemExit(
+            f"--stack-from-env: the stack has no champion of {cfg.model_name}: approve one first"
+        )
     print(f"set-up: {SETUP_DAYS} days of data from {SETUP_START}, a training, its approval", flush=True)
     run_data_window(admin, SETUP_START, SETUP_DAYS)
     train_end = (date.fromisoformat(SETUP_START) + timedelta(days=SETUP_DAYS - 2)).isoformat()
@@ -105,11 +142,25 @@ def up() -> None:
     print(f"set-up done in {time.monotonic() - t0:.0f} s", flush=True)
 
 
+def _preload_file() -> Path:
+    return Path(os.environ["MLCYCLE_HOME"]) / "bench-scheduler-preload"
+
+
+def scheduler_preloads() -> bool:
+    """Whether the running scheduler preloads the tasks' libraries: as ``restart_scheduler`` last
+    started it, else as the environment says (it started with it)."""
+    from mlcycle.config import switched_on
+
+    kept = _preload_file()
+    return kept.read_text().strip() == "1" if kept.exists() else switched_on("MLCYCLE_PRELOAD", os.environ)
+
+
 def restart_scheduler(preload: bool) -> None:
     """The scheduler again, with the tasks' libraries preloaded or not (``mlcycle.orchestration.preload``)."""
     from mlcycle.devstack import stack
 
     os.environ["MLCYCLE_PRELOAD"] = "1" if preload else "0"
+    _preload_file().write_text(os.environ["MLCYCLE_PRELOAD"])
     stack.kill("scheduler")
     stack.start()
     admin = client()
@@ -143,9 +194,14 @@ def use_spark_connect(on: bool) -> None:
         admin.request("DELETE", "connections/spark_connect")
 
 
-def hold_training() -> None:
-    """No training starts during a measurement (monitoring may ask for one): pause its DAG."""
-    client().request("PATCH", f"dags/{TRAINING}", json={"is_paused": True})
+def hold_training(restore: bool = False) -> None:
+    """No training starts during a measurement (monitoring may ask for one): pause its DAG; with
+    ``restore``, unpause it again at the end if it was unpaused."""
+    admin = client()
+    was_paused = admin.request("GET", f"dags/{TRAINING}")["is_paused"]
+    admin.pause(TRAINING)
+    if restore and not was_paused:
+        atexit.register(lambda: client().unpause(TRAINING))
 
 
 def ts(value: str) -> float:

@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    admin = bench_stack.ready(args.home)
+    admin = bench_stack.ready(args)
     from mlcycle.devstack import stack
 
     first = date.fromisoformat(args.first_day or bench_stack.next_free_day(admin))
@@ -64,7 +64,8 @@ def main(argv=None) -> None:
     try:
         for preload, engine in itertools.product(preloads, engines):
             mode = f"preload {preload}, Spark jobs {ENGINES[engine]}"
-            if (preload, engine) == (preloads[0], engines[0]) or len(preloads) > 1:
+            # the scheduler restarted for each mode of a comparison, or when it preloads otherwise
+            if len(preloads) > 1 or bench_stack.scheduler_preloads() != (preload == "on"):
                 bench_stack.restart_scheduler(preload=preload == "on")
             bench_stack.use_spark_connect(engine == "connect")
             print(f"-- {mode}", flush=True)

@@ -1,7 +1,7 @@
 """Online scoring: the platform's scoring service against MLflow's own ``mlflow models serve`` of
 the same version, side by side in one run.
 
-    .venv/bin/python bench/serving.py [--home DIR] [--rounds 5] [--requests 400] [--batches 10] [--stop]
+    .venv/bin/python bench/serving.py [--home DIR] [--rounds 5] [--requests 400] [--batches 10] [--day D] [--stop]
 
 On the benchmark's stack (``bench_stack``: a week of 2013 backfilled, air_time's champion), for one
 backfilled day: latency of one flight per request (p50, p99) at 1, 8 and 32 concurrent clients, and
@@ -145,9 +145,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=400, help="one-flight requests per measurement")
     parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 per measurement")
+    parser.add_argument(
+        "--day", help="a day the stack has landed and built (default: the last day of its set-up week)"
+    )
     args = parser.parse_args(argv)
 
-    bench_stack.ready(args.home)
+    bench_stack.ready(args)
     from mlcycle.devstack import stack
     from mlcycle.registry import champion
 
@@ -155,11 +158,14 @@ def main(argv=None) -> int:
     model = "flights_air_time"
     version = champion(env["MLFLOW_TRACKING_URI"], model)
     data_root = Path(env["MLCYCLE_DATA_ROOT"])
-    # the set-up's last day: its routes have history (the first day's have none, so every one of
+    # by default the set-up's last day: its routes have history (the first day's have none, so every one of
     # its flights misses a feature)
     day = (
-        date.fromisoformat(bench_stack.SETUP_START) + timedelta(days=bench_stack.SETUP_DAYS - 1)
-    ).isoformat()
+        args.day
+        or (
+            date.fromisoformat(bench_stack.SETUP_START) + timedelta(days=bench_stack.SETUP_DAYS - 1)
+        ).isoformat()
+    )
     landed = pd.read_csv(data_root / "landing" / "flights" / f"ds={day}" / "flights.csv", na_values=["NA"])
     features = pd.read_parquet(data_root / "features" / f"ds={day}")
     requests, rows = [], []

@@ -4,6 +4,7 @@ its own, so a person's demo stack can stay up beside the tests."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -21,6 +22,32 @@ def _free_port() -> int:
 
 # A model from a folder of the tests, added to the stack's catalog and nothing else.
 THIRD_MODEL = Path(__file__).parent / "models" / "arrival_delay"
+REPO = Path(__file__).resolve().parents[2]
+
+
+# The benchmarks' no-op twins of the day's DAGs (bench/twin_dags), beside the project's DAGs: the
+# benchmarks of bench/ run on this stack at their smallest size (test_benchmarks_on_the_stack.py).
+TWIN_DAGS = REPO / "bench" / "twin_dags" / "flights_twins.py"
+# The flights use case ends early on this stack, so that a month run of the backfill benchmark
+# (February) takes two days; the tests use days of January.
+LAST_DAY = "2013-02-02"
+
+
+def _dags_folder(where: Path) -> Path:
+    where.mkdir()
+    for source in [*sorted((REPO / "dags").glob("*.py")), TWIN_DAGS]:
+        (where / source.name).symlink_to(source)
+    return where
+
+
+def _catalog(where: Path, usecases_copy) -> Path:
+    # the repository's use cases and models, and the third model's folder beside them
+    root = usecases_copy(where, extra_models=[THIRD_MODEL])
+    spec = root / "flights" / "usecase.toml"
+    text, found = re.subn(r'(?m)^last_day = ".*"$', f'last_day = "{LAST_DAY}"', spec.read_text())
+    assert found == 1, spec
+    spec.write_text(text)
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +57,8 @@ def stack_home(tmp_path_factory, usecases_copy):
     os.environ.update(
         {
             "MLCYCLE_HOME": str(home),
-            # the repository's use cases and models, and the third model's folder beside them
-            "MLCYCLE_USECASES": str(usecases_copy(home / "catalog", extra_models=[THIRD_MODEL])),
+            "MLCYCLE_USECASES": str(_catalog(home / "catalog", usecases_copy)),
+            "MLCYCLE_DAGS_FOLDER": str(_dags_folder(home / "dags")),
             "MLCYCLE_AIRFLOW_PORT": str(_free_port()),
             "MLCYCLE_MLFLOW_PORT": str(_free_port()),
             "MLCYCLE_SPARK_CONNECT_PORT": str(_free_port()),

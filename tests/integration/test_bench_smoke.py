@@ -73,14 +73,21 @@ def _parquet_rows(folder: Path):
         yield from range(pq.read_metadata(part).num_rows)
 
 
-def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(tmp_path):
-    """A "year" of eight days, landed and gated, made twice its traffic; features in Spark, pandas and
-    Polars (compared row for row), training on six days, scoring two."""
+def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(spark, tmp_path):
+    """A "year" of three days, landed and gated by the range gate, made twice its traffic; features
+    in Spark, pandas and Polars (compared row for row), training on two days, scoring the third."""
+    from spark_jobs import quality
+    from spark_jobs.flights.replay import land_days, load_reference
+
     source, work = tmp_path / "source", tmp_path / "work"
+    days = ["2013-01-01", "2013-01-02", "2013-01-03"]
+    load_reference(str(source))
+    land_days(str(source), days)
+    assert quality.main(["--start", days[0], "--end", days[-1], "--data-root", str(source)]) == 0
     printed = _bench(
-        "bench/scale.py", "--source", str(source), "--make-source", "--work", str(work), "--sizes", "2",
-        "--engines", "spark-local", "pandas", "polars", "--year", "2013-01-01", "2013-01-08",
-        "--train", "2013-01-01", "2013-01-06", "--score", "2013-01-07", "2013-01-08",
+        "bench/scale.py", "--source", str(source), "--work", str(work), "--sizes", "2",
+        "--engines", "spark-local", "pandas", "polars", "--year", days[0], days[-1],
+        "--train", days[0], days[1], "--score", days[2], days[2],
     )  # fmt: skip
     import json
 
@@ -94,11 +101,28 @@ def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(tmp_
     sizes = json.loads((work / "x2" / "sizes.json").read_text())
     real = sum(1 for d in sorted((source / "validated" / "flights").glob("ds=*")) for _ in _parquet_rows(d))
     assert sizes["flights"][0] == 2 * real and sizes["flights"][1] > 0
-    # every flight of the eight days has its features, in every engine; two days are scored
+    # every flight of the three days has its features, in every engine; the third day is scored
     assert {done[(e, "features")]["rows"] for e in ("spark-local", "pandas", "polars")} == {2 * real}
-    scored = sum(
-        1 for d in ("2013-01-07", "2013-01-08") for _ in _parquet_rows(work / "x2" / "features" / f"ds={d}")
-    )
+    scored = sum(1 for _ in _parquet_rows(work / "x2" / "features" / f"ds={days[2]}"))
     assert done[("spark-local", "scoring")]["rows"] == scored
-    assert "pandas x2: the same table as Spark's on 8 days" in printed
-    assert "polars x2: the same table as Spark's on 8 days" in printed
+    assert "pandas x2: the same table as Spark's on 3 days" in printed
+    assert "polars x2: the same table as Spark's on 3 days" in printed
+
+
+def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views(real_day, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(real_day.root, root)  # the real day, landed and gated: the day measured
+    printed = _bench("bench/feature_views.py", "--data-root", str(root), "--days", "2", "--rounds", "1")
+    figures = {
+        m[1]: (float(m[2]), float(m[3]), float(m[4]))
+        for m in re.finditer(r"^\s+views (.+?)\s+([\d.]+) s\s+\(\+(-?[\d.]+) s, ([\d.]+)x\)$", printed, re.M)
+    }
+    assert set(figures) == {"one write", "one write per view", "none"}, printed
+    none = figures["none"][0]
+    for seconds, extra, ratio in figures.values():
+        assert seconds > 0 and abs(extra - (seconds - none)) < 0.02 and abs(ratio - seconds / none) < 0.01
+    # each way wrote what it claims: the views in one table (a view without rows has no partition),
+    # and a table per view
+    views = {p.name for p in (root / "feature_views" / f"ds={real_day.ds}").iterdir() if p.is_dir()}
+    per_view = {p.name for p in (root / "bench_views_per_view").iterdir()}
+    assert len(views) >= 5 and {v.removeprefix("view=") for v in views} <= per_view
