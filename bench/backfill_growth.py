@@ -54,11 +54,9 @@ def backfill(admin, start: str, days: int, chain: bool = True) -> dict:
     known = {d: {r["dag_run_id"] for r in bench_stack.latest_runs(admin, d, limit=100)} for d in downstream}
     created = time.time()
     job = admin.backfill("flights_data", start, end, max_active_runs=2)
-    deadline = time.monotonic() + 6 * 3600
-    while not admin.request("GET", f"backfills/{job['id']}").get("completed_at"):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"backfill {job['id']} not finished after 6 h")
-        time.sleep(5)
+    bench_stack.wait_for_backfill(
+        admin, job, "flights_data", start, end, days, since=created, timeout=6 * 3600
+    )
     runs = runs_between(admin, "flights_data", start, end)  # one per day; reprocessed ones rerun in place
     failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
     if len(runs) != days or failed:

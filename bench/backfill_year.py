@@ -62,11 +62,17 @@ def airflow_backfill(admin, first: date, last: date) -> dict:
         admin.request("DELETE", f"dags/{DATA_DAG}/dagRuns/{r['dag_run_id']}")
     created = time.time()
     job = admin.backfill(DATA_DAG, first.isoformat(), last.replace(day=1).isoformat(), max_active_runs=1)
-    deadline = time.monotonic() + 4 * 3600
-    while not admin.request("GET", f"backfills/{job['id']}").get("completed_at"):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"backfill {job['id']} not finished after 4 h")
-        time.sleep(5)
+    month_runs = (last.year - first.year) * 12 + last.month - first.month + 1
+    bench_stack.wait_for_backfill(
+        admin,
+        job,
+        DATA_DAG,
+        first.isoformat(),
+        last.replace(day=1).isoformat(),
+        month_runs,
+        since=created,
+        timeout=4 * 3600,
+    )
     runs = admin.dag_runs(
         DATA_DAG,
         logical_date_gte=f"{first.isoformat()}T00:00:00Z",

@@ -275,3 +275,23 @@ def run_day(admin, kind: str, day: str) -> dict:
             "monitoring": ts(monitoring["end_date"]) - ts(monitoring["queued_at"]),
         },
     }
+
+
+def wait_for_backfill(
+    admin, job: dict, dag_id: str, first: str, last: str, runs: int, since: float, timeout: float
+) -> None:
+    """Until the backfill ``job`` of ``dag_id`` is done: marked completed, or its ``runs`` runs
+    (logical dates ``first``..``last``, queued at ``since`` or later: a day run again keeps its
+    run) all finished, whichever is seen first (the scheduler marks a backfill completed some
+    seconds after its last run ends; the figures come from the runs)."""
+    deadline = time.monotonic() + timeout
+    while not admin.request("GET", f"backfills/{job['id']}").get("completed_at"):
+        found = admin.dag_runs(
+            dag_id, logical_date_gte=f"{first}T00:00:00Z", logical_date_lte=f"{last}T00:00:00Z", limit=100
+        )
+        mine = [r for r in found if r.get("queued_at") and ts(r["queued_at"]) >= since]
+        if len(mine) >= runs and all(r["state"] in ("success", "failed") for r in mine):
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"backfill {job['id']} not finished after {timeout / 3600:.0f} h")
+        time.sleep(1)

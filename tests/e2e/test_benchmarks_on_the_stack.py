@@ -27,6 +27,7 @@ def _bench(*args: str, timeout: float = 600) -> str:
         [sys.executable, *args, "--stack-from-env"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+    print(done.stdout)  # the benchmark's figures, in the test's report
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -50,7 +51,7 @@ def test_day_pipeline_takes_a_day_through_the_real_chain_and_its_twin(stack, adm
     )
     assert line, printed
     real, spark, twin, ratio = map(float, line.groups())
-    assert 0 < spark < real and twin > 0 and abs(ratio - real / twin) < 0.01
+    assert 0 < spark < real and twin > 0 and abs(ratio - real / twin) < 0.02 * ratio  # of rounded figures
     # the real day went through the chain: its partition, the champion's predictions, its monitoring
     assert all(
         _written(stack, table, DAY)

@@ -120,7 +120,11 @@ def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views
     assert set(figures) == {"one write", "one write per view", "none"}, printed
     none = figures["none"][0]
     for seconds, extra, ratio in figures.values():
-        assert seconds > 0 and abs(extra - (seconds - none)) < 0.02 and abs(ratio - seconds / none) < 0.01
+        assert (
+            seconds > 0
+            and abs(extra - (seconds - none)) < 0.02
+            and abs(ratio - seconds / none) < 0.02 * ratio
+        )
     # each way wrote what it claims: the views in one table (a view without rows has no partition),
     # and a table per view
     views = {p.name for p in (root / "feature_views" / f"ds={real_day.ds}").iterdir() if p.is_dir()}
