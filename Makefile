@@ -93,7 +93,7 @@ chromium-ready:
 # beside the other tier it took twice its time alone (1064 s against 550 s), more than the other
 # tier's whole run (312 s alone) saves.
 # The venv and the Debian packages are set up side by side (-j2).
-LONG_FIRST := $(addprefix tests/integration/test_,raw_gate.py range_jobs.py on_spark_connect.py model_path.py second_model.py)
+LONG_FIRST := $(addprefix tests/integration/test_,bench_scale_smoke.py bench_smoke.py raw_gate.py range_jobs.py on_spark_connect.py model_path.py second_model.py)
 FIRST_TIER := $(LONG_FIRST) $(filter-out $(LONG_FIRST),$(sort $(wildcard tests/integration/test_*.py))) tests/unit tests/dags
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages

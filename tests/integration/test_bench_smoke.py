@@ -73,42 +73,6 @@ def _parquet_rows(folder: Path):
         yield from range(pq.read_metadata(part).num_rows)
 
 
-def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(spark, tmp_path):
-    """A "year" of three days, landed and gated by the range gate, made twice its traffic; features
-    in Spark, pandas and Polars (compared row for row), training on two days, scoring the third."""
-    from spark_jobs import quality
-    from spark_jobs.flights.replay import land_days, load_reference
-
-    source, work = tmp_path / "source", tmp_path / "work"
-    days = ["2013-01-01", "2013-01-02", "2013-01-03"]
-    load_reference(str(source))
-    land_days(str(source), days)
-    assert quality.main(["--start", days[0], "--end", days[-1], "--data-root", str(source)]) == 0
-    printed = _bench(
-        "bench/scale.py", "--source", str(source), "--work", str(work), "--sizes", "2",
-        "--engines", "spark-local", "pandas", "polars", "--year", days[0], days[-1],
-        "--train", days[0], days[1], "--score", days[2], days[2],
-    )  # fmt: skip
-    import json
-
-    records = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]
-    done = {(r["engine"], r["job"]): r for r in records}
-    assert set(done) == {
-        ("spark-local", "features"), ("spark-local", "training"), ("spark-local", "scoring"),
-        ("pandas", "features"), ("polars", "features"),
-    }  # fmt: skip
-    assert all(r["status"] == "ok" and r["seconds"] > 0 and r["driver_mb"] > 0 for r in records), records
-    sizes = json.loads((work / "x2" / "sizes.json").read_text())
-    real = sum(1 for d in sorted((source / "validated" / "flights").glob("ds=*")) for _ in _parquet_rows(d))
-    assert sizes["flights"][0] == 2 * real and sizes["flights"][1] > 0
-    # every flight of the three days has its features, in every engine; the third day is scored
-    assert {done[(e, "features")]["rows"] for e in ("spark-local", "pandas", "polars")} == {2 * real}
-    scored = sum(1 for _ in _parquet_rows(work / "x2" / "features" / f"ds={days[2]}"))
-    assert done[("spark-local", "scoring")]["rows"] == scored
-    assert "pandas x2: the same table as Spark's on 3 days" in printed
-    assert "polars x2: the same table as Spark's on 3 days" in printed
-
-
 def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views(real_day, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(real_day.root, root)  # the real day, landed and gated: the day measured
