@@ -177,6 +177,7 @@ def main(argv=None) -> dict:
 
     from mlcycle.config import days_between
 
+    started = SparkSession.getActiveSession() is None  # run in-process, a caller's session stays up
     spark = (
         SparkSession.builder.master("local[2]")
         .appName(f"scale-data x{args.copies}")
@@ -217,7 +218,8 @@ def main(argv=None) -> dict:
     target.parent.mkdir(parents=True, exist_ok=True)
     scaled_planes(planes, args.copies).to_csv(target, index=False)
     sizes["planes"] = (len(planes) * args.copies, target.stat().st_size)
-    spark.stop()
+    if started:
+        spark.stop()
     print(f"x{args.copies}, {days[0]}..{days[-1]}: {len(carriers) * args.copies} carriers, "
           f"{len(airports) * args.copies} airports")  # fmt: skip
     for name, (rows, size) in sizes.items():

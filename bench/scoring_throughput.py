@@ -67,6 +67,7 @@ def main(argv=None) -> None:
     from spark_jobs.flights import project
     from spark_jobs.scoring import label_predictions
 
+    started = SparkSession.getActiveSession() is None  # run in-process, a caller's session stays up
     spark = (
         SparkSession.builder.master(f"local[{args.cores}]")
         .appName("bench-scoring")
@@ -122,7 +123,8 @@ def main(argv=None) -> None:
             f"{copies:6d} {rows:10d} {score:8.2f} {passed:8.2f} {score / passed:10.2f} "
             f"{rows / score / args.cores:12.0f}"
         )
-    spark.stop()
+    if started:
+        spark.stop()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Online scoring: the platform's scoring service against MLflow's own ``mlflow models serve`` of
 the same version, side by side in one run.
 
-    .venv/bin/python bench/serving.py [--home DIR] [--rounds 5] [--requests 400] [--batches 10] [--day D] [--stop]
+    .venv/bin/python bench/serving.py [--home DIR] [--rounds 5] [--requests 400] [--clients 1 8 32]
+                                      [--batches 10] [--day D] [--stop]
 
 On the benchmark's stack (``bench_stack``: a week of 2013 backfilled, air_time's champion), for one
-backfilled day: latency of one flight per request (p50, p99) at 1, 8 and 32 concurrent clients, and
-rows per second for batches of 1,000 flights. The service is asked as a scheduler asks (carrier,
-number, tail, airports, scheduled departure; it finds the features itself); the stock server gets
-the finished feature rows of the same flights (``dataframe_records``), so it is spared the lookups.
+backfilled day: latency of one flight per request (p50, p99) at 1, 8 and 32 concurrent clients
+(``--clients``), and rows per second for batches of 1,000 flights. The service is asked as a
+scheduler asks (carrier, number, tail, airports, scheduled departure; it finds the features
+itself); the stock server gets the finished feature rows of the same flights
+(``dataframe_records``), so it is spared the lookups.
 Rounds alternate the two servers, so machine noise hits both alike; the load generator runs on the
 same two cores. Medians over the rounds are printed, with the ratios.
 """
@@ -144,11 +146,20 @@ def main(argv=None) -> int:
     bench_stack.add_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=400, help="one-flight requests per measurement")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="+",
+        default=list(CLIENTS),
+        help="concurrent clients of each latency figure",
+    )
     parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 per measurement")
     parser.add_argument(
         "--day", help="a day the stack has landed and built (default: the last day of its set-up week)"
     )
     args = parser.parse_args(argv)
+    if args.requests < max(args.clients):
+        parser.error(f"--requests {args.requests}: at least one request per client ({max(args.clients)})")
 
     bench_stack.ready(args)
     from mlcycle.devstack import stack
@@ -207,12 +218,12 @@ def main(argv=None) -> int:
     results: dict[tuple, list[float]] = {}
     try:
         for target in (ours, stock):  # warm both up
-            latencies(target, inputs[target.name], 1, 20)
+            latencies(target, inputs[target.name], 1, min(20, args.requests))
         for round_ in range(args.rounds):
             order = (ours, stock) if round_ % 2 == 0 else (stock, ours)
             for target in order:
                 flights = inputs[target.name]
-                for clients in CLIENTS:
+                for clients in args.clients:
                     times = latencies(target, flights, clients, args.requests)
                     results.setdefault((target.name, clients, "p50"), []).append(percentile(times, 0.5))
                     results.setdefault((target.name, clients, "p99"), []).append(percentile(times, 0.99))
@@ -231,7 +242,7 @@ def main(argv=None) -> int:
         f" feature); {args.requests} one-flight requests per figure; medians of {args.rounds} interleaved rounds"
     )
     print(f"{'':28}{'service':>14}{'mlflow serve':>14}{'ratio':>8}")
-    for clients in CLIENTS:
+    for clients in args.clients:
         for q in ("p50", "p99"):
             a, b = med[("service", clients, q)] * 1000, med[("mlflow models serve", clients, q)] * 1000
             print(f"{f'one flight, {clients} clients, {q}':28}{a:>11.2f} ms{b:>11.2f} ms{b / a:>7.1f}x")

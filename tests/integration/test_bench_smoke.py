@@ -1,6 +1,8 @@
 """The benchmarks of ``bench/`` (``make bench``, docs/PERFORMANCE.md) run here at their smallest
-size, so that none of them can rot: each runs end to end as ``make bench`` runs it and prints its
-figures, and what a figure rests on is checked (a twin of the same shape, the rows scored)."""
+size, so that none of them can rot: each runs end to end through the ``main`` that ``make bench``
+runs and prints its figures, and what a figure rests on is checked (a twin of the same shape, the
+rows scored). The Spark benchmarks run in-process, on the test session (a JVM of their own would
+double what they cost here); parse_cost's parses are processes of their own, as in the benchmark."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from tests.short_jvm import OPTIONS
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
+import feature_views  # noqa: E402
 import parse_cost  # noqa: E402
+import scoring_throughput  # noqa: E402
 
 
 def _bench(*args: str, timeout: float = 300) -> str:
@@ -46,17 +50,17 @@ def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_
     assert real_s > 0 and twin_s > 0 and abs(ratio - real_s / twin_s) < 0.02 * ratio
 
 
-def test_scoring_throughput_scores_and_passes_through_the_same_rows(real_day, tmp_path):
+def test_scoring_throughput_scores_and_passes_through_the_same_rows(real_day, tmp_path, capsys):
     features = real_day.root / "features" / f"ds={real_day.ds}"
     # two days of features: the real day to fit on, the same rows as the next day to score
     shutil.copytree(features, tmp_path / "features" / f"ds={real_day.ds}")
     shutil.copytree(features, tmp_path / "features" / "ds=2013-01-03")
     rows = sum(1 for _ in _parquet_rows(features))
 
-    printed = _bench(
-        "bench/scoring_throughput.py", "--data-root", str(tmp_path), "--train-days", "1", "--days", "1",
-        "--copies", "1", "2", "--repeat", "1",
-    )  # fmt: skip
+    scoring_throughput.main([
+        "--data-root", str(tmp_path), "--train-days", "1", "--days", "1", "--copies", "1", "2", "--repeat", "1",
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
     table = {
         int(m[1]): (int(m[2]), float(m[3]), float(m[4]))
         for m in re.finditer(r"^\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+\s+\d+$", printed, re.M)
@@ -73,10 +77,11 @@ def _parquet_rows(folder: Path):
         yield from range(pq.read_metadata(part).num_rows)
 
 
-def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views(real_day, tmp_path):
+def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views(real_day, tmp_path, capsys):
     root = tmp_path / "root"
     shutil.copytree(real_day.root, root)  # the real day, landed and gated: the day measured
-    printed = _bench("bench/feature_views.py", "--data-root", str(root), "--days", "2", "--rounds", "1")
+    assert feature_views.main(["--data-root", str(root), "--days", "2", "--rounds", "1"]) == 0
+    printed = capsys.readouterr().out
     figures = {
         m[1]: (float(m[2]), float(m[3]), float(m[4]))
         for m in re.finditer(r"^\s+views (.+?)\s+([\d.]+) s\s+\(\+(-?[\d.]+) s, ([\d.]+)x\)$", printed, re.M)
@@ -91,6 +96,9 @@ def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views
         )
     # each way wrote what it claims: the views in one table (a view without rows has no partition),
     # and a table per view
+    from spark_jobs import features as features_job
+
+    assert features_job.write_views.__name__ == "write_views"  # the job writes its views again
     views = {p.name for p in (root / "feature_views" / f"ds={real_day.ds}").iterdir() if p.is_dir()}
     per_view = {p.name for p in (root / "bench_views_per_view").iterdir()}
     assert len(views) >= 5 and {v.removeprefix("view=") for v in views} <= per_view
