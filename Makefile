@@ -99,12 +99,12 @@ test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
 	@start=$$(date +%s); failed=""; \
 	echo "== unit+integration: -n 2 --dist loadfile $(FIRST_TIER)"; \
-	$(BIN)/python -m pytest -q --durations=10 -n 2 --dist loadfile --no-loadscope-reorder $(FIRST_TIER) \
+	$(BIN)/python -m pytest -q --durations=25 -n 2 --dist loadfile --no-loadscope-reorder $(FIRST_TIER) \
 	  || failed="$$failed unit+integration"; \
 	echo "== unit+integration took $$(( $$(date +%s) - start )) s"; \
 	if $(MAKE) --no-print-directory chromium-ready; then \
 	  e2e_start=$$(date +%s); echo "== e2e: tests/e2e"; \
-	  $(BIN)/python -m pytest -q --durations=10 tests/e2e || failed="$$failed e2e"; \
+	  $(BIN)/python -m pytest -q --durations=25 tests/e2e || failed="$$failed e2e"; \
 	  echo "== e2e took $$(( $$(date +%s) - e2e_start )) s"; \
 	else failed="$$failed e2e"; fi; \
 	echo "== all tiers took $$(( $$(date +%s) - start )) s"; \
