@@ -165,11 +165,15 @@ def stack_env() -> dict[str, str]:
             or "mlcycle.orchestration.executor.LocalExecutor",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # A new DAG runs at once (a person's stack runs every model it finds); Airflow's own
+            # setting in the environment keeps new DAGs paused instead.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": os.environ.get(
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False"
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users().items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file()),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{p.airflow}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_db()}",
             # Writers wait up to 20 s for the database instead of SQLite's 5 s (see SQLITE_CONNECT_ARGS).
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "mlcycle.devstack.stack.SQLITE_CONNECT_ARGS",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "mlcycle.devstack.stack.SQLITE_CONNECT_ARGS_ASYNC",
@@ -388,6 +392,7 @@ def _migrate(env: dict[str, str]) -> None:
         )
     if done.returncode != 0:
         raise StackError(f"airflow db migrate failed; see {log}")
+    _write_ahead_log(airflow_db())
     with open(log, "a") as out:
         subprocess.run(
             [
@@ -403,6 +408,23 @@ def _migrate(env: dict[str, str]) -> None:
             stderr=subprocess.STDOUT,
             check=True,
         )
+
+
+def airflow_db() -> Path:
+    return _home() / "airflow" / "airflow.db"
+
+
+def _write_ahead_log(db: Path) -> None:
+    """Airflow's SQLite database in write-ahead-log mode (kept by the file): readers no longer hold
+    off a writer's commit. In the default mode a request that reads in a transaction while another
+    in the same api-server writes could hold both until the 20 s timeout, and answer 500 (seen when
+    three tasks started at once beside an unpause)."""
+    import sqlite3
+
+    with sqlite3.connect(db, timeout=20) as connection:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise StackError(f"{db}: SQLite refused write-ahead logging (journal mode {mode})")
 
 
 def spark_connection() -> dict:

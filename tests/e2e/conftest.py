@@ -75,6 +75,9 @@ def stack_home(tmp_path_factory, usecases_copy):
             ),
             # The DAG files do not change while the tests run: parsed once, not every 30 s.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+            # New DAGs wait paused: the tests unpause what they run (``dags``, a test's own model,
+            # the benchmarks' twins), so the other models' runs do not share the two cores.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         }
     )
     os.environ.pop("MLCYCLE_DATA_ROOT", None)

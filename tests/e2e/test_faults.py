@@ -7,7 +7,10 @@
   person rejects it at once;
 - the Spark engine killed while a job writes a partition (the JVM of the stack's Spark Connect
   server, as an out-of-memory kill would): the previous partition is intact, the server is started
-  again by its supervisor, and the task's retry completes.
+  again by its supervisor, and the task's retry completes;
+- a reader holding Airflow's database in a transaction (a slow request of the api-server, a
+  person's query): a write through the API still goes through at once (the stack's SQLite keeps a
+  write-ahead log; otherwise the writer's commit would wait 20 s for the reader, and fail).
 """
 
 from __future__ import annotations
@@ -159,3 +162,19 @@ def test_a_spark_job_killed_while_writing_keeps_the_previous_partition(stack, ad
     # The supervisor started the engine again: a new JVM serves the same port.
     restarted = _connect_server_jvm(port)
     assert restarted is not None and restarted != engine
+
+
+def test_a_reader_holding_airflows_database_does_not_hold_off_a_write(stack, admin, dags):
+    from mlcycle.devstack import stack as launcher
+
+    with closing(sqlite3.connect(launcher.airflow_db(), isolation_level=None)) as reader:
+        assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM dag").fetchone()[0] > 0  # the read lock is held
+        began = time.monotonic()
+        admin.pause("air_time_rollback")  # a write of the api-server's, committed while the reader reads
+        admin.unpause("air_time_rollback")
+        took = time.monotonic() - began
+        reader.execute("COMMIT")
+    assert took < 5, f"two writes took {took:.1f} s beside a reader"
+    assert not admin.request("GET", "dags/air_time_rollback")["is_paused"]
