@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import time
 
 import pytest
 import short_jvm
@@ -32,6 +34,44 @@ def pytest_xdist_make_scheduler(config, log):
             return TOGETHER.get(scope, scope)
 
     return Together(config, log)
+
+
+# A benchmark's smoke run (test_bench_smoke.py, test_bench_scale_smoke.py,
+# test_benchmarks_on_the_stack.py) records its own wall time under this name; the end of a test run
+# sums them, so what the smoke runs cost is in every run's output.
+SMOKE_SECONDS = "benchmark smoke run seconds"
+
+
+@pytest.fixture
+def smoke_run(record_property):
+    """``with smoke_run(): ...`` around a benchmark's smoke run: its wall time is recorded."""
+
+    @contextlib.contextmanager
+    def timed():
+        began = time.monotonic()
+        yield
+        record_property(SMOKE_SECONDS, round(time.monotonic() - began, 1))
+
+    return timed
+
+
+@pytest.fixture
+def smoke_seconds(record_property):
+    """``smoke_seconds(s)``: a smoke run timed elsewhere (in a fixture shared by a module's tests)."""
+    return lambda seconds: record_property(SMOKE_SECONDS, round(seconds, 1))
+
+
+def pytest_terminal_summary(terminalreporter):
+    runs = [
+        (report.nodeid.rsplit("::", 1)[-1], value)
+        for report in terminalreporter.stats.get("passed", [])
+        for key, value in report.user_properties
+        if key == SMOKE_SECONDS
+    ]
+    if runs:
+        each = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(runs))
+        total = sum(seconds for _, seconds in runs)
+        terminalreporter.write_line(f"benchmark smoke runs: {len(runs)}, {total:.1f} s in all ({each})")
 
 
 @pytest.fixture(scope="session")

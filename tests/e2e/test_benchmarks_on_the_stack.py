@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,21 +44,27 @@ def _training_paused(admin) -> bool:
 
 
 @pytest.fixture(scope="module")
-def day_pipeline(stack, admin, approver, data_days) -> str:
-    """What the day pipeline benchmark printed for ``DAY`` (run once: a logical date has one run),
-    with the champion of the moment (one trained and approved if there is none, as ``champion``)."""
+def day_pipeline(stack, admin, approver, data_days) -> tuple[str, float]:
+    """What the day pipeline benchmark printed for ``DAY`` (run once: a logical date has one run)
+    and how long it took, with the champion of the moment (one trained and approved if there is
+    none, as ``champion``)."""
     from stack_state import champion as champion_now
     from stack_state import train_and_answer
 
     if champion_now(stack) is None:
         train_and_answer(admin, approver, "Approve", comment="a champion to start from")
-    return _bench(
+    began = time.monotonic()
+    printed = _bench(
         "bench/day_pipeline.py", "--repeat", "1", "--preload", "on", "--engine", "connect", "--first-day", DAY
     )
+    return printed, time.monotonic() - began
 
 
-def test_day_pipeline_takes_a_day_through_the_real_chain_and_its_twin(stack, admin, champion, day_pipeline):
-    printed = day_pipeline
+def test_day_pipeline_takes_a_day_through_the_real_chain_and_its_twin(
+    stack, admin, champion, day_pipeline, smoke_seconds
+):
+    printed, seconds = day_pipeline
+    smoke_seconds(seconds)
     line = re.search(
         rf"^{DAY}: real\s+([\d.]+) s \(Spark tasks\s+([\d.]+) s\)\s+no-op twin\s+([\d.]+) s\s+ratio ([\d.]+)$",
         printed,
@@ -76,11 +83,12 @@ def test_day_pipeline_takes_a_day_through_the_real_chain_and_its_twin(stack, adm
     assert "real / twin:" in printed and not _training_paused(admin)  # left as it was found
 
 
-def test_serving_answers_the_same_flights_on_both_servers(stack, champion, day_pipeline):
-    printed = _bench(
-        "bench/serving.py", "--rounds", "1", "--requests", "8", "--clients", "1", "8", "--batches", "1",
-        "--day", DAY,
-    )  # fmt: skip
+def test_serving_answers_the_same_flights_on_both_servers(stack, champion, day_pipeline, smoke_run):
+    with smoke_run():
+        printed = _bench(
+            "bench/serving.py", "--rounds", "1", "--requests", "8", "--clients", "1", "8", "--batches", "1",
+            "--day", DAY,
+        )  # fmt: skip
     head = re.search(rf"air_time v(\d+), (\d+) flights of {DAY} \(of (\d+):", printed)
     assert head, printed
     version, answered, landed = map(int, head.groups())
@@ -96,8 +104,9 @@ def test_serving_answers_the_same_flights_on_both_servers(stack, champion, day_p
     assert re.search(r"^batches of 1,000: rows/s\s+[\d,]+\s+[\d,]+\s+[\d.]+x$", printed, re.M), printed
 
 
-def test_backfill_growth_backfills_a_day_of_the_data_dag(stack, admin, champion):
-    printed = _bench("bench/backfill_growth.py", "--sizes", "1", "--data-only", "--start", MONTH)
+def test_backfill_growth_backfills_a_day_of_the_data_dag(stack, admin, champion, smoke_run):
+    with smoke_run():
+        printed = _bench("bench/backfill_growth.py", "--sizes", "1", "--data-only", "--start", MONTH)
     line = re.search(r"^\s+1 days: data\s+([\d.]+) s", printed, re.M)
     assert line and float(line[1]) > 0, printed
     (run,) = admin.dag_runs(
@@ -111,8 +120,9 @@ def test_backfill_growth_backfills_a_day_of_the_data_dag(stack, admin, champion)
     )
 
 
-def test_backfill_year_runs_a_month_in_airflow_and_in_one_job_alike(stack, admin, champion):
-    printed = _bench("bench/backfill_year.py", "--start", MONTH, "--months", "1")
+def test_backfill_year_runs_a_month_in_airflow_and_in_one_job_alike(stack, admin, champion, smoke_run):
+    with smoke_run():
+        printed = _bench("bench/backfill_year.py", "--start", MONTH, "--months", "1")
     assert f"{MONTH} .. 2013-02-02: 2 days, 1 month runs" in printed, printed
     rounds = {
         m[1]: json.loads(m[2]) for m in re.finditer(r"^round 1 (airflow|one_job): (\{.*\})$", printed, re.M)

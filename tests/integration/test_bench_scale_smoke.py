@@ -19,7 +19,7 @@ import scale  # noqa: E402
 
 
 def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
-    spark, tmp_path, capsys, monkeypatch
+    spark, tmp_path, capsys, monkeypatch, smoke_run
 ):
     """A "year" of two days, landed and gated by the range gate, made twice its traffic; features
     in Spark, pandas and Polars (compared row for row), training on the first day, scoring the second."""
@@ -32,11 +32,12 @@ def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
     land_days(str(source), days)
     assert quality.main(["--start", days[0], "--end", days[-1], "--data-root", str(source)]) == 0
     monkeypatch.setenv("JAVA_TOOL_OPTIONS", OPTIONS)  # the jobs' JVMs
-    scale.main([
-        "--source", str(source), "--work", str(work), "--sizes", "2",
-        "--engines", "spark-local", "pandas", "polars", "--year", days[0], days[-1],
-        "--train", days[0], days[0], "--score", days[1], days[1],
-    ])  # fmt: skip
+    with smoke_run():
+        scale.main([
+            "--source", str(source), "--work", str(work), "--sizes", "2",
+            "--engines", "spark-local", "pandas", "polars", "--year", days[0], days[-1],
+            "--train", days[0], days[0], "--score", days[1], days[1],
+        ])  # fmt: skip
     printed = capsys.readouterr().out
     assert spark.range(3).count() == 3  # the test session is still up
     records = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]

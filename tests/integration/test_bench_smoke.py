@@ -32,7 +32,7 @@ def _bench(*args: str, timeout: float = 300) -> str:
     return out.stdout
 
 
-def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_path):
+def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_path, smoke_run):
     env = dict(os.environ, MLCYCLE_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "airflow"))
     # a sign-off, params; assets, a mapped task; no DAG at all
     names = ("model_training.py", "model_scoring.py", "refused_folders.py")
@@ -44,22 +44,24 @@ def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_
     ]
     assert parse_cost.shapes_of_files(twins, env) == shapes  # DAGs, schedules, params, tasks, edges
 
-    printed = _bench("bench/parse_cost.py", "--repeat", "1", "--files", "dags/model_archival.py")
+    with smoke_run():
+        printed = _bench("bench/parse_cost.py", "--repeat", "1", "--files", "dags/model_archival.py")
     (row,) = [line.split() for line in printed.splitlines() if line.startswith("model_archival.py")]
     real_s, twin_s, ratio = float(row[1]), float(row[2]), float(row[3])
     assert real_s > 0 and twin_s > 0 and abs(ratio - real_s / twin_s) < 0.02 * ratio
 
 
-def test_scoring_throughput_scores_and_passes_through_the_same_rows(real_day, tmp_path, capsys):
+def test_scoring_throughput_scores_and_passes_through_the_same_rows(real_day, tmp_path, capsys, smoke_run):
     features = real_day.root / "features" / f"ds={real_day.ds}"
     # two days of features: the real day to fit on, the same rows as the next day to score
     shutil.copytree(features, tmp_path / "features" / f"ds={real_day.ds}")
     shutil.copytree(features, tmp_path / "features" / "ds=2013-01-03")
     rows = sum(1 for _ in _parquet_rows(features))
 
-    scoring_throughput.main([
-        "--data-root", str(tmp_path), "--train-days", "1", "--days", "1", "--copies", "1", "2", "--repeat", "1",
-    ])  # fmt: skip
+    with smoke_run():
+        scoring_throughput.main([
+            "--data-root", str(tmp_path), "--train-days", "1", "--days", "1", "--copies", "1", "2", "--repeat", "1",
+        ])  # fmt: skip
     printed = capsys.readouterr().out
     table = {
         int(m[1]): (int(m[2]), float(m[3]), float(m[4]))
@@ -77,10 +79,13 @@ def _parquet_rows(folder: Path):
         yield from range(pq.read_metadata(part).num_rows)
 
 
-def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views(real_day, tmp_path, capsys):
+def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views(
+    real_day, tmp_path, capsys, smoke_run
+):
     root = tmp_path / "root"
     shutil.copytree(real_day.root, root)  # the real day, landed and gated: the day measured
-    assert feature_views.main(["--data-root", str(root), "--days", "2", "--rounds", "1"]) == 0
+    with smoke_run():
+        assert feature_views.main(["--data-root", str(root), "--days", "2", "--rounds", "1"]) == 0
     printed = capsys.readouterr().out
     figures = {
         m[1]: (float(m[2]), float(m[3]), float(m[4]))
