@@ -11,7 +11,9 @@ pipeline makes it: the year landed from the upstream package and gated in one ra
 raw gate. Size ``k`` is written once under ``WORK/x<k>`` by ``bench/scale_data.py`` (size 1 is the
 source itself), its rows and bytes printed and kept in ``WORK/x<k>/sizes.json``.
 
-The jobs, each in a fresh process, timed inside it once its engine is up:
+The jobs, each in a fresh process, timed inside it once its engine is up (with ``--in-process``,
+spark-local's jobs run on the caller's session instead, for a smoke run; pandas and Polars still in
+processes of their own):
 
 - features: the production range path (``spark_jobs.flights.days.build_range``) for every day of
   ``--year``, written as the feature table (one partition per day); in pandas and in Polars the
@@ -73,8 +75,12 @@ def days_of(first_last: list[str]) -> list[str]:
 
 
 def session(master: str, name: str):
+    """The job's session; in-process (``--in-process``), the caller's session as it is."""
     from pyspark.sql import SparkSession
 
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
     builder = (
         SparkSession.builder.master(master)
         .appName(name)
@@ -131,7 +137,10 @@ def single_machine_features(args, k: int, engine: str) -> dict:
 def spark_job(args, k: int, engine: str, job: str, master: str) -> dict:
     from pyspark.sql import functions as F
 
+    from pyspark.sql import SparkSession
+
     root, work = size_root(args, k), Path(args.work) / f"x{k}"
+    started = SparkSession.getActiveSession() is None  # in-process, the caller's session stays up
     spark = session(master, f"scale {job} x{k} {engine}")
     t0 = time.perf_counter()
     if job == "features":
@@ -173,7 +182,8 @@ def spark_job(args, k: int, engine: str, job: str, master: str) -> dict:
             ).write.mode("overwrite").partitionBy("ds").parquet(str(out))
             count = spark.read.parquet(str(out)).count()
     seconds = time.perf_counter() - t0
-    spark.stop()
+    if started:
+        spark.stop()
     return {"seconds": seconds, "rows": count}
 
 
@@ -220,8 +230,38 @@ def _sample(proc: subprocess.Popen, peaks: dict[str, float]) -> None:
 OOM_SIGNS = ("MemoryError", "OutOfMemoryError", "Cannot allocate memory", "memory allocation of")
 
 
+def measure_here(args, k: int, engine: str, job: str) -> dict:
+    """A Spark job on this process's session (``--in-process``): its record, memory being this
+    process's (its Python and its JVM) sampled while the job runs."""
+    import threading
+
+    peaks: dict[str, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not done.wait(0.2 if peaks else 0):
+            tree = [me.pid, *(p.pid for p in me.children(recursive=True))]
+            peaks["driver"] = max(peaks.get("driver", 0), _rss(tree))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = run_job(argparse.Namespace(**{**vars(args), "sizes": [k], "engine": engine, "job": job}))
+    finally:
+        done.set()
+        sampler.join()
+    record = {"size": k, "engine": engine, "job": job, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record.update(driver_mb=round(peaks.get("driver", 0) / 2**20), executor_mb=None, status="ok", **result)
+    return record
+
+
 def measure(args, k: int, engine: str, job: str, master: str) -> dict:
     """One job in a process of its own: its record (time, rows, peaks, how it ended)."""
+    if args.in_process and engine == "spark-local":
+        return measure_here(args, k, engine, job)
     cmd = [sys.executable, __file__, "--job", job, "--engine", engine, "--sizes", str(k), "--master", master]
     cmd += ["--source", args.source, "--work", args.work, "--year", *args.year]
     cmd += ["--train", *args.train, "--score", *args.score]
@@ -419,6 +459,12 @@ def main(argv=None) -> None:
     parser.add_argument("--year", nargs=2, default=["2013-01-01", "2013-12-31"], metavar=("FIRST", "LAST"))
     parser.add_argument("--train", nargs=2, default=["2013-01-01", "2013-03-31"], metavar=("FIRST", "LAST"))
     parser.add_argument("--score", nargs=2, default=["2013-04-01", "2013-04-30"], metavar=("FIRST", "LAST"))
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run spark-local's jobs on this process's session, one after the other, their memory "
+        "this process's (a smoke run: no JVM start per job, the figures not those of a fresh process)",
+    )
     parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
     parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--master", default="local[2]", help=argparse.SUPPRESS)

@@ -1,7 +1,8 @@
 """The scale benchmark (``bench/scale.py``) at its smallest size, as ``test_bench_smoke.py`` runs
-the others: a module of its own, the longest of them, so that it runs beside them. Its driver runs
-in-process (the scaled data made on the test session); each job in a process of its own, as in the
-benchmark, where its time and memory are measured."""
+the others: a module of its own, so that it runs beside them. It runs in-process: the scaled data and
+the Spark jobs on the test session (``--in-process``: a JVM per job would cost more than the jobs),
+pandas and Polars each in a process of its own, as in the benchmark, where its time and memory are
+measured."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import sys
 from test_bench_smoke import _parquet_rows
 
 from mlcycle.config import REPO_ROOT
-from tests.short_jvm import OPTIONS
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
@@ -19,7 +19,7 @@ import scale  # noqa: E402
 
 
 def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
-    spark, tmp_path, capsys, monkeypatch, smoke_run
+    spark, tmp_path, capsys, smoke_run
 ):
     """A "year" of two days, landed and gated by the range gate, made twice its traffic; features
     in Spark, pandas and Polars (compared row for row), training on the first day, scoring the second."""
@@ -31,12 +31,11 @@ def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
     load_reference(str(source))
     land_days(str(source), days)
     assert quality.main(["--start", days[0], "--end", days[-1], "--data-root", str(source)]) == 0
-    monkeypatch.setenv("JAVA_TOOL_OPTIONS", OPTIONS)  # the jobs' JVMs
     with smoke_run():
         scale.main([
             "--source", str(source), "--work", str(work), "--sizes", "2",
             "--engines", "spark-local", "pandas", "polars", "--year", days[0], days[-1],
-            "--train", days[0], days[0], "--score", days[1], days[1],
+            "--train", days[0], days[0], "--score", days[1], days[1], "--in-process",
         ])  # fmt: skip
     printed = capsys.readouterr().out
     assert spark.range(3).count() == 3  # the test session is still up
