@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--days", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warm-ups", type=int, default=1, help="untimed runs of the job first")
     args = parser.parse_args(argv)
 
     from pyspark.sql import SparkSession
@@ -58,7 +59,8 @@ def main(argv=None) -> int:
 
     ways = {"one write": job.write_views, "one write per view": per_view, "none": lambda *a: None}
     seconds: dict[str, list[float]] = {way: [] for way in ways}
-    job.features_of_day(spark, root, days[-1])  # warm up: imports, the first gate
+    for _ in range(args.warm_ups):
+        job.features_of_day(spark, root, days[-1])  # imports, the first gate
     try:
         for round_ in range(args.rounds):
             for way, write in ways.items():

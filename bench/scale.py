@@ -135,9 +135,8 @@ def single_machine_features(args, k: int, engine: str) -> dict:
 
 
 def spark_job(args, k: int, engine: str, job: str, master: str) -> dict:
-    from pyspark.sql import functions as F
-
     from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
 
     root, work = size_root(args, k), Path(args.work) / f"x{k}"
     started = SparkSession.getActiveSession() is None  # in-process, the caller's session stays up

@@ -85,7 +85,10 @@ def test_feature_views_times_the_features_job_with_each_way_of_writing_its_views
     root = tmp_path / "root"
     shutil.copytree(real_day.root, root)  # the real day, landed and gated: the day measured
     with smoke_run():
-        assert feature_views.main(["--data-root", str(root), "--days", "2", "--rounds", "1"]) == 0
+        assert (
+            feature_views.main(["--data-root", str(root), "--days", "2", "--rounds", "1", "--warm-ups", "0"])
+            == 0
+        )
     printed = capsys.readouterr().out
     figures = {
         m[1]: (float(m[2]), float(m[3]), float(m[4]))
