@@ -86,7 +86,8 @@ def client(user: str = "admin"):
     from mlcycle.devstack import stack
     from mlcycle.orchestration.client import AirflowClient
 
-    return AirflowClient(stack.stack_env()["MLCYCLE_AIRFLOW_URL"], user, stack.passwords()[user])
+    # the figures come from the scheduler's timestamps: a quick look only ends the wait sooner
+    return AirflowClient(stack.stack_env()["MLCYCLE_AIRFLOW_URL"], user, stack.passwords()[user], poll=0.5)
 
 
 def up(existing: bool = False) -> None:
