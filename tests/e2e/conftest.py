@@ -68,11 +68,9 @@ def stack_home(tmp_path_factory, usecases_copy):
             # tests are about the lifecycle around the model, not its quality.
             "MLCYCLE_RETRY_DELAY_SECONDS": "2",
             "MLCYCLE_TRAINING_GRID": "smallest",
-            # The stack's Spark processes (its Connect server, a cluster's driver and executors)
-            # with the tests' JVM options (see short_jvm).
-            "MLCYCLE_SPARK_CONF": ",".join(
-                f"spark.{side}.extraJavaOptions={short_jvm.OPTIONS}" for side in ("driver", "executor")
-            ),
+            # A cluster's executors with the tests' JVM options (see short_jvm); the Connect server,
+            # which runs most of the tier's Spark work for its whole length, with the JVM's own.
+            "MLCYCLE_SPARK_CONF": f"spark.executor.extraJavaOptions={short_jvm.OPTIONS}",
             # The DAG files do not change while the tests run: parsed once, not every 30 s.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
             # New DAGs wait paused: the tests unpause what they run (``dags``, a test's own model,
