@@ -192,16 +192,30 @@ class AirflowClient:
         raise AirflowError(f"no new run of {dag_id} after {timeout:.0f} s")
 
     def wait_until_idle(self, dag_ids: list[str], timeout: float = 600) -> None:
-        """Until no run of these DAGs is queued or running (the runs that assets start included)."""
+        """Until no run of these DAGs is queued or running, and no asset event is waiting for the
+        scheduler to start one: between a run that announces an asset ending and the run the asset
+        starts being created, the event is all there is to see (a paused DAG's events wait for it
+        to be unpaused: they are not waited for)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             busy = [
                 (d, r["dag_run_id"]) for d in dag_ids for r in self.dag_runs(d, state=["queued", "running"])
             ]
+            busy += [(d, "an asset event to start a run") for d in dag_ids if self._asset_events_waiting(d)]
             if not busy:
                 return
             time.sleep(self.poll)
         raise AirflowError(f"still running after {timeout:.0f} s: {busy}")
+
+    def _asset_events_waiting(self, dag_id: str) -> bool:
+        """Whether an asset event waits for the scheduler to start a run of ``dag_id`` (unpaused)."""
+        try:
+            events = self.request("GET", f"dags/{dag_id}/assets/queuedEvents")
+        except AirflowError as exc:
+            if ": 404 " in str(exc):  # none
+                return False
+            raise
+        return bool(events.get("total_entries")) and not self.request("GET", f"dags/{dag_id}")["is_paused"]
 
     def stop_unfinished(self) -> list[tuple[str, str]]:
         """Cancel every unfinished backfill and mark every queued or running run failed (a pending

@@ -195,3 +195,53 @@ def test_an_approval_is_looked_for_at_the_clients_pace_until_the_task_is_about_t
     client.wait_for_approval("d", "r", "sign_off", poll=0.05)
 
     assert slept == [0.5, 0.5, 0.05, 0.05]
+
+
+def _scripted(monkeypatch, polls: list[dict[str, dict]]) -> tuple[AirflowClient, list[int]]:
+    """A client whose Airflow answers each poll from a script: per path, the body of that poll."""
+    at = [0]
+
+    def request(method, url, headers=None, timeout=None, **kw):
+        path = url.split("/api/v2/", 1)[1]
+        nothing = _runs() if path.endswith("/dagRuns") else {"total_entries": 0}
+        return _Resp(200, polls[min(at[0], len(polls) - 1)].get(path, nothing))
+
+    def sleep(seconds):
+        at[0] += 1
+
+    monkeypatch.setattr(airflow_api.requests, "request", request)
+    monkeypatch.setattr(airflow_api.time, "sleep", sleep)
+    client = AirflowClient("http://af", "admin", "pw", poll=0.5)
+    client._token = "t"
+    return client, at
+
+
+def _runs(*ids: str) -> dict:
+    return {"dag_runs": [{"dag_run_id": i} for i in ids], "total_entries": len(ids)}
+
+
+def test_idle_waits_through_the_moment_an_asset_event_has_yet_to_start_its_run(monkeypatch):
+    """Scoring ends and announces its predictions; for a moment monitoring has no run, only the
+    event that will start one: not idle until that run has been made and has ended too."""
+    event = {"queued_events": [{"dag_id": "m", "asset_id": 1}], "total_entries": 1}
+    unpaused = {"dag_id": "m", "is_paused": False}
+    client, at = _scripted(
+        monkeypatch,
+        [
+            {"dags/s/dagRuns": _runs("scoring")},  # scoring runs
+            {"dags/m/assets/queuedEvents": event, "dags/m": unpaused},  # it has ended: the event only
+            {"dags/m/dagRuns": _runs("monitoring")},  # the event's run
+            {},  # nothing left
+        ],
+    )
+    client.wait_until_idle(["s", "m"])
+    assert at[0] == 3  # it looked four times, and returned at the fourth
+
+
+def test_idle_does_not_wait_for_the_events_of_a_paused_dag(monkeypatch):
+    event = {"queued_events": [{"dag_id": "m", "asset_id": 1}], "total_entries": 1}
+    client, at = _scripted(
+        monkeypatch, [{"dags/m/assets/queuedEvents": event, "dags/m": {"dag_id": "m", "is_paused": True}}]
+    )
+    client.wait_until_idle(["s", "m"])
+    assert at[0] == 0
