@@ -43,7 +43,7 @@ def _models(name: str | None) -> list:
 
 
 def all_dags() -> list[str]:
-    from mlcycle.orchestration.dag_factory import STAGES, dag_id, data_dag_id, data_range_dag_id
+    from mlcycle.orchestration.names import STAGES, dag_id, data_dag_id, data_range_dag_id
 
     found = _catalog()
     return [f(u) for u in found.usecases.values() for f in (data_dag_id, data_range_dag_id)] + [
@@ -105,7 +105,7 @@ def cmd_demo(args) -> int:
     print("starting the embedded stack (Airflow, MLflow) under", settings().home, flush=True)
     stack.start()
     print(f"stack up after {time.monotonic() - t0:.0f} s; waiting for the DAGs to be parsed", flush=True)
-    from mlcycle.orchestration.dag_factory import dag_id, data_dag_id
+    from mlcycle.orchestration.names import dag_id, data_dag_id
 
     client = _client()
     everything = all_dags()
@@ -133,7 +133,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_decide(args, option: str) -> int:
-    from mlcycle.orchestration.dag_factory import dag_id
+    from mlcycle.orchestration.names import dag_id
 
     models = _models(args.model)
     user = args.user or next(iter(models[0].approvers))
@@ -159,7 +159,7 @@ def cmd_decide(args, option: str) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from mlcycle.orchestration.dag_factory import dag_id
+    from mlcycle.orchestration.names import dag_id
 
     (model,) = _models(args.model)
     rollback = dag_id(model, "rollback")
@@ -189,7 +189,7 @@ def cmd_history(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from mlcycle.orchestration.dag_factory import STAGES, dag_id
+    from mlcycle.orchestration.names import STAGES, dag_id
     from mlcycle.registry import champion
 
     uri = stack.stack_env()["MLFLOW_TRACKING_URI"]

@@ -22,6 +22,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TriggerRule, task
 
 from mlcycle.config import settings
+from mlcycle.orchestration.names import dag_id, data_dag_id, data_range_dag_id
 from mlcycle.orchestration.operators import (
     champion_asset,
     features_asset,
@@ -41,18 +42,6 @@ def _day(text: str) -> datetime:
 def _start(model) -> datetime:
     """A model's DAGs start with the first day of its use case's data."""
     return _day(model.usecase.first_day)
-
-
-STAGES = ("training", "scoring", "monitoring", "rollback", "archival")
-
-
-def dag_id(model, stage: str) -> str:
-    """``<model>_<stage>``, e.g. ``air_time_training`` (model names are unique in the catalog)."""
-    return f"{model.name}_{stage}"
-
-
-def data_dag_id(usecase) -> str:
-    return f"{usecase.name}_data"
 
 
 def _tags(model, stage: str) -> list[str]:
@@ -125,10 +114,6 @@ def data_dag(usecase) -> DAG:
 
         land() >> validate_raw >> build_features >> publish_features()
     return dag
-
-
-def data_range_dag_id(usecase) -> str:
-    return f"{usecase.name}_data_by_month"
 
 
 def data_range_dag(usecase) -> DAG:
