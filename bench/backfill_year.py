@@ -182,12 +182,11 @@ def run_one_job(spec: dict) -> None:
 def one_job(home: Path, first: date, last: date) -> dict:
     from mlcycle.config import settings
     from mlcycle.devstack import stack
-    from mlcycle.registry import champion
     from mlcycle.specs import find_model
 
     env = stack.stack_env()
     cfg = settings().for_model(find_model(bench_stack.MODEL))
-    version = int(champion(env["MLFLOW_TRACKING_URI"], cfg.model_name))
+    version = bench_stack.champion_version(cfg.model_name)
     root = home / "one_job" / "data"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)

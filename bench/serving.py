@@ -115,6 +115,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def stock_server(tracking_uri: str, model_uri: str, port: int, log: Path) -> subprocess.Popen:
+    """``mlflow models serve`` of the version, started (it loads the model while the flights are
+    read: ``wait_answering``)."""
     bin_dir = str(Path(sys.executable).parent)  # it starts uvicorn by name
     env = {
         **os.environ,
@@ -122,26 +124,28 @@ def stock_server(tracking_uri: str, model_uri: str, port: int, log: Path) -> sub
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
     }
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri, "-p", str(port),
              "-h", "127.0.0.1", "--env-manager", "local", "-w", "1"],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
-    deadline = time.monotonic() + 300
+
+
+def wait_answering(proc: subprocess.Popen, port: int, log: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"mlflow models serve exited:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return proc
+                return
         except OSError:
-            time.sleep(1)
-    raise SystemExit(f"mlflow models serve did not answer within 300 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.25)
+    os.killpg(proc.pid, 15)
+    raise SystemExit(f"mlflow models serve did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def main(argv=None) -> int:
-    import pandas as pd
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench_stack.add_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5)
@@ -163,12 +167,28 @@ def main(argv=None) -> int:
 
     bench_stack.ready(args)
     from mlcycle.devstack import stack
-    from mlcycle.registry import champion
 
     env = stack.stack_env()
     model = "flights_air_time"
-    version = champion(env["MLFLOW_TRACKING_URI"], model)
+    version = bench_stack.champion_version(model)
     data_root = Path(env["MLCYCLE_DATA_ROOT"])
+    # the stock server loads the version (a JVM, the Spark pipeline) while the flights are read
+    port, log = _free_port(), data_root / "stock-serve.log"
+    proc = stock_server(env["MLFLOW_TRACKING_URI"], f"models:/{model}/{version}", port, log)
+    try:
+        return measure(args, env, data_root, version, (proc, port, log))
+    finally:
+        os.killpg(proc.pid, 15)
+        if args.stop:
+            stack.stop()
+
+
+def measure(args, env: dict, data_root: Path, version: int, stock_started: tuple) -> int:
+    """Both servers measured on the flights of the day (the stock one started: its process, port
+    and log); the table printed."""
+    import pandas as pd
+
+    proc, port, log = stock_started
     # by default the set-up's last day: its routes have history (the first day's have none, so every one of
     # its flights misses a feature)
     day = (
@@ -206,35 +226,25 @@ def main(argv=None) -> int:
         {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         lambda flights: flights[0] if len(flights) == 1 else {"flights": flights},
     )
-    port = _free_port()
-    proc = stock_server(
-        env["MLFLOW_TRACKING_URI"], f"models:/{model}/{version}", port, data_root / "stock-serve.log"
-    )
     stock = Target(
         "mlflow models serve", port, "/invocations", {"Content-Type": "application/json"},
         lambda flights: {"dataframe_records": flights},
     )  # fmt: skip
     inputs = {"service": requests, "mlflow models serve": rows}
     results: dict[tuple, list[float]] = {}
-    try:
-        for target in (ours, stock):  # warm both up
-            latencies(target, inputs[target.name], 1, min(20, args.requests))
-        for round_ in range(args.rounds):
-            order = (ours, stock) if round_ % 2 == 0 else (stock, ours)
-            for target in order:
-                flights = inputs[target.name]
-                for clients in args.clients:
-                    times = latencies(target, flights, clients, args.requests)
-                    results.setdefault((target.name, clients, "p50"), []).append(percentile(times, 0.5))
-                    results.setdefault((target.name, clients, "p99"), []).append(percentile(times, 0.99))
-                results.setdefault((target.name, "rows/s"), []).append(
-                    throughput(target, flights, args.batches)
-                )
-            print(f"round {round_ + 1}/{args.rounds} done", flush=True)
-    finally:
-        os.killpg(proc.pid, 15)
-        if args.stop:
-            stack.stop()
+    latencies(ours, inputs[ours.name], 1, min(20, args.requests))  # warm each up
+    wait_answering(proc, port, log)
+    latencies(stock, inputs[stock.name], 1, min(20, args.requests))
+    for round_ in range(args.rounds):
+        order = (ours, stock) if round_ % 2 == 0 else (stock, ours)
+        for target in order:
+            flights = inputs[target.name]
+            for clients in args.clients:
+                times = latencies(target, flights, clients, args.requests)
+                results.setdefault((target.name, clients, "p50"), []).append(percentile(times, 0.5))
+                results.setdefault((target.name, clients, "p99"), []).append(percentile(times, 0.99))
+            results.setdefault((target.name, "rows/s"), []).append(throughput(target, flights, args.batches))
+        print(f"round {round_ + 1}/{args.rounds} done", flush=True)
 
     med = {k: statistics.median(v) for k, v in results.items()}
     print(
