@@ -1,6 +1,6 @@
 """DAG parse cost: each DAG file's parse time against its same-shape no-op twin's, side by side.
 
-    .venv/bin/python bench/parse_cost.py [--repeat 7]
+    .venv/bin/python bench/parse_cost.py [--repeat 7] [--fork]
 
 A file that builds ten tasks is not measured against an empty DAG but against its twin: a file
 made here from the DAGs the real file builds (the same DAG ids, schedules, asset triggers, params
@@ -14,6 +14,10 @@ bytecode (the embedded stack compiles the project's files when it starts), in an
 order, so machine noise hits all files alike; the ratios of medians are printed. What is left is the file's own cost: the
 non-Airflow modules it imports and the building of its DAGs, against the building of the same
 shapes from Airflow's cheapest operator.
+
+With ``--fork``, each round is one such interpreter, and every parse a process forked from it, as
+the dag-processor forks one per parse: what a parse writes to the memory it shares with its parent
+(reference counts of the modules it uses) is copied then, and counted.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ with DAG(dag_id="empty", schedule=None, start_date=datetime(2013, 1, 1)):
     pass
 """
 TIMER = r"""
-import importlib, importlib.util, json, sys, time
+import importlib, importlib.util, json, os, sys, time
 # What the dag-processor has loaded before it parses a file: its own parsing module (with the SDK,
 # the models and SQLAlchemy), the providers manager, and the ``airflow.*`` modules the file names
 # (``[dag_processor] parsing_pre_import_modules``, on by default, imports them in the parent).
@@ -102,15 +106,39 @@ def shape_of(module):
     return shapes
 
 
-shape = "--shape" in sys.argv
-for n, path in enumerate(a for a in sys.argv[1:] if a != "--shape"):
+def parse(n, path):
     for name in iter_airflow_imports(path):
         importlib.import_module(name)
     t0 = time.perf_counter()
     spec = importlib.util.spec_from_file_location(f"dag_under_test_{n}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    print(time.perf_counter() - t0)
+    return time.perf_counter() - t0, module
+
+
+def forked(n, path):
+    # the parse in a process forked from this one, as the dag-processor forks one per parse
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.write(write, repr(parse(n, path)[0]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        seconds = answer.read()
+    if os.waitpid(pid, 0)[1] != 0 or not seconds:
+        sys.exit(f"parsing {path} failed")
+    return float(seconds)
+
+
+shape, fork = "--shape" in sys.argv, "--fork" in sys.argv
+for n, path in enumerate(a for a in sys.argv[1:] if a not in ("--shape", "--fork")):
+    if fork:
+        print(forked(n, path))
+        continue
+    seconds, module = parse(n, path)
+    print(seconds)
     if shape:
         print(json.dumps(shape_of(module), default=str))
 """
@@ -175,6 +203,12 @@ def parse_seconds(path: Path, env: dict[str, str]) -> float:
     return float(_timer(env, str(path))[-1])
 
 
+def forked_parse_seconds(paths: list[Path], env: dict[str, str]) -> list[float]:
+    """Each file's parse time, in that order, each in a process forked from one interpreter that
+    has loaded what the dag-processor has (``--fork``)."""
+    return [float(line) for line in _timer(env, *map(str, paths), "--fork")[-len(paths) :]]
+
+
 def shapes_of(path: Path, env: dict[str, str]) -> list[dict]:
     """The DAGs a file builds: ids, schedules, params, tags, and their tasks (ids, upstream,
     outlets, mapped or not), upstream first."""
@@ -209,6 +243,12 @@ def main(argv=None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--files", nargs="*", help="DAG files (default: every file of dags/)")
+    parser.add_argument(
+        "--fork",
+        action="store_true",
+        help="each round in one interpreter, every parse in a process forked from it (as the "
+        "dag-processor forks its parses) instead of an interpreter per parse",
+    )
     args = parser.parse_args(argv)
     dag_files = [Path(f) for f in args.files] if args.files else sorted((REPO / "dags").glob("*.py"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -223,8 +263,9 @@ def main(argv=None) -> dict[str, float]:
         files = [empty, *[p for f, t in twins.items() for p in (f, t) if p is not None]]
         times: dict[Path, list[float]] = {f: [] for f in files}
         for _ in range(args.repeat):
-            for f in files:
-                times[f].append(parse_seconds(f, env))
+            each = forked_parse_seconds(files, env) if args.fork else [parse_seconds(f, env) for f in files]
+            for f, seconds in zip(files, each, strict=True):
+                times[f].append(seconds)
     med = {f: statistics.median(v) for f, v in times.items()}
     print(f"{'DAG file':28} {'median s':>9} {'twin s':>9} {'x twin':>7} {'x empty':>8}")
     print(f"{'(empty DAG)':28} {med[empty]:9.4f}")

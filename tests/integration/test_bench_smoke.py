@@ -44,6 +44,10 @@ def test_parse_cost_measures_each_dag_file_against_a_twin_of_the_same_shape(tmp_
     ]
     assert parse_cost.shapes_of_files(twins, env) == shapes  # DAGs, schedules, params, tasks, edges
 
+    # --fork: each file of a round parsed in a process forked from one interpreter, in order
+    forked = parse_cost.forked_parse_seconds([REPO_ROOT / "dags" / names[0], twins[0]], env)
+    assert len(forked) == 2 and all(seconds > 0 for seconds in forked)
+
     with smoke_run():
         printed = _bench("bench/parse_cost.py", "--repeat", "1", "--files", "dags/model_archival.py")
     (row,) = [line.split() for line in printed.splitlines() if line.startswith("model_archival.py")]
