@@ -70,6 +70,8 @@ def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
     usecase = usecase or find_usecase()
     features, history_days, views = usecase.code_module().build_day(spark, data_root, ds)
     print(f"build_features ds={ds}: history of {history_days} day(s) before it")
+    # the views are read twice (the features are assembled from them, then they are written)
+    views = {name: view.cache() for name, view in views.items()}
     features = features.cache()
     try:
         rows = features.count()
@@ -92,8 +94,10 @@ def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
         write_views(views, data_root, ds)
         overwrite_partitions(features, data_root, "features")
         return rows
-    finally:
-        features.unpersist()  # a cached plan would answer a rerun in the same session
+    finally:  # a cached plan would answer a rerun in the same session
+        features.unpersist()
+        for view in views.values():
+            view.unpersist()
 
 
 def write_views_of_days(views: dict, data_root: str, days: list[str]) -> None:
