@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mlcycle.quality.by_day import gate_day
 from mlcycle.quality.gates import docs_dir, enforce, run_suite, write_result
 from mlcycle.specs import find_usecase
 from spark_jobs.common import add_days_arguments, dataset_path, days_of, overwrite_partitions, run_gated_day
@@ -74,11 +75,11 @@ def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
     views = {name: view.cache() for name, view in views.items()}
     features = features.cache()
     try:
-        rows = features.count()
-        result = run_suite(
+        result, rows = gate_day(
             features,
             str(usecase.features_suite),
             name="features",
+            ds=ds,
             docs_dir=docs_dir(data_root, "features", ds),
         )
         write_result(

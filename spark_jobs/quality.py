@@ -34,6 +34,7 @@ import sys
 from dataclasses import dataclass, field
 
 from mlcycle.config import partition_path
+from mlcycle.quality.by_day import gate_day
 from mlcycle.quality.gates import (
     FAILURES,
     GATE_FAILED_EXIT,
@@ -175,13 +176,15 @@ def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None) -> 
     }
     set_aside = judged.where(F.col(QUARANTINED) == 1)
 
-    result = run_suite(
-        judged,
+    result, _ = gate_day(
+        judged.withColumn("ds", F.lit(ds)),
         suite,
         name=gate,
+        ds=ds,
         docs_dir=docs_dir(data_root, gate, ds),
         parameters=parameters,
         include_row_rules=False,
+        gx_frame=judged,
     )
     reconciled = rows == lines
     if not reconciled:

@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from mlcycle.config import model_root
+from mlcycle.quality.by_day import gate_day
 from mlcycle.quality.gates import docs_dir, enforce, failure_message, result_path, run_suite, write_result
 from mlcycle.specs import find_model
 from spark_jobs.common import (
@@ -156,11 +157,11 @@ def _score(spark, args, fitted) -> int:
         airflow_run_id=args.airflow_run_id,
     ).cache()
     try:
-        rows = predictions.count()
-        result = run_suite(
+        result, rows = gate_day(
             predictions,
             str(model.predictions_suite),
             name="predictions",
+            ds=args.ds,
             docs_dir=docs_dir(args.data_root, f"predictions/{model.name}", args.ds),
             parameters={"flights": flights},
         )

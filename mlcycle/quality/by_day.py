@@ -12,8 +12,10 @@ expected); ``tests/integration/test_gates_by_day.py`` checks it against GX's own
 and broken days. Only the expectation types of ``SUPPORTED`` are judged this way; a suite with
 another type is refused with its name, so a gate never quietly weakens.
 
-There are no Data Docs for a verdict computed here: a caller renders them with ``run_suite`` for
-the days it wants a page of (the held ones).
+There are no Data Docs for a verdict computed here: a job of many days renders them with
+``run_suite`` for the days it wants a page of (the held ones). A job of one day (``gate_day``)
+records a passing verdict in its Data Docs as GX would (``gates.passed_with_docs``), and has a
+failing day judged again by GX, whose verdict, observed values and Data Docs it keeps.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from mlcycle.quality.gates import (
     _fails,
     _json_safe,
     on_failure,
+    passed_with_docs,
+    run_suite,
 )
 
 MAP_TYPES = (
@@ -98,6 +102,58 @@ def _row_condition(expectation: dict):
 def _columns(expectation: dict) -> list[str]:
     kwargs = expectation["kwargs"]
     return list(kwargs.get("column_list") or [kwargs["column"]])
+
+
+def gate_day(
+    df,
+    suite_path: str,
+    *,
+    name: str,
+    ds: str,
+    docs_dir: str,
+    parameters: dict | None = None,
+    include_row_rules: bool = True,
+    key: str = "ds",
+    gx_frame=None,
+) -> tuple[GateResult, int]:
+    """One day's verdict of the suite on ``df`` (whose ``key`` is ``ds``), with its Data Docs, and
+    the day's rows. The suite's metrics are measured in one pass; a day that passes is recorded in
+    the Data Docs from that verdict, a day that fails is judged again by GX on ``gx_frame`` (default
+    ``df``): its verdict, with what was observed, is the one kept. A suite with an expectation this
+    module cannot judge is run by GX alone."""
+    values = parameters or {}
+    try:
+        suite_expectations(suite_path, include_row_rules=include_row_rules)
+    except ValueError:  # a type of expectation judged by GX only
+        measured = None
+    else:
+        measured = measure_days(
+            df,
+            suite_path,
+            name=name,
+            row_parameters={ds: values},
+            key=key,
+            include_row_rules=include_row_rules,
+        )
+    if measured is not None and measured.verdict(ds, values).success:
+        result = passed_with_docs(
+            suite_path,
+            name=name,
+            docs_dir=docs_dir,
+            parameters=parameters,
+            include_row_rules=include_row_rules,
+        )
+        return result, measured.rows_of(ds)
+    frame = df if gx_frame is None else gx_frame
+    result = run_suite(
+        frame,
+        suite_path,
+        name=name,
+        docs_dir=docs_dir,
+        parameters=parameters,
+        include_row_rules=include_row_rules,
+    )
+    return result, measured.rows_of(ds) if measured is not None else frame.count()
 
 
 def judge_days(

@@ -216,3 +216,70 @@ def test_features_and_predictions_days_judged_in_one_pass_as_gx_judges_each(spar
         "expect_table_row_count_to_be_between",
         "expect_column_values_to_be_unique",
     }
+
+
+def _page(path: str) -> str:
+    """A Data Docs page without what differs between two renderings of the same validation: its
+    time, its ids."""
+    import re
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    text = re.sub(r"\d{8}T\d{6}\.\d+Z", "<time>", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(\+00:00)?", "<time>", text)
+    text = re.sub(r"'_run_time_sort': [\d.]+", "'_run_time_sort': <time>", text)
+    return re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", "<id>", text)
+
+
+def test_a_day_judged_in_one_pass_has_the_data_docs_gx_renders_for_it(spark, landed, tmp_path, monkeypatch):
+    """A daily job judges its day in one pass (``gate_day``). A day that passes is recorded in the
+    Data Docs from that verdict, without GX validating it: its page and the site's index are the
+    ones GX renders when it validates the day itself. A day that fails is judged again by GX: GX's
+    verdict and its page."""
+    from mlcycle.quality import by_day
+    from mlcycle.quality.by_day import gate_day
+
+    validated = []  # the days GX validated inside gate_day
+    monkeypatch.setattr(
+        by_day, "run_suite", lambda df, *a, **k: validated.append(k["docs_dir"]) or run_suite(df, *a, **k)
+    )
+
+    def too_few(df, p):  # the volume band of a day with far more flights behind it
+        return df, {**p, "min_rows": 5000, "max_rows": 9000}
+
+    frames, parameters = raw_frames(spark, landed, "flights", {DAYS[1]: too_few})
+    suite = str(FLIGHTS.datasets["flights"].suite)
+    for ds, passes in ((DAYS[0], True), (DAYS[1], False)):
+        ours, rows = gate_day(
+            frames[ds],
+            suite,
+            name="raw_flights",
+            ds=ds,
+            docs_dir=str(tmp_path / "ours" / ds),
+            parameters=parameters[ds],
+            include_row_rules=False,
+            gx_frame=frames[ds].drop("ds"),
+        )
+        theirs = run_suite(
+            frames[ds].drop("ds"),
+            suite,
+            name="raw_flights",
+            docs_dir=str(tmp_path / "gx" / ds),
+            parameters=parameters[ds],
+            include_row_rules=False,
+        )
+        assert rows == frames[ds].count() > 0
+        assert (ours.success, ours.evaluated, ours.failed) == (passes, theirs.evaluated, theirs.failed)
+        assert ours.docs_page and ours.docs_page.startswith(str(tmp_path / "ours" / ds))
+        assert _page(ours.docs_page) == _page(theirs.docs_page)
+        assert _page(ours.docs) == _page(theirs.docs)
+    assert any(f["expectation"] == "expect_table_row_count_to_be_between" for f in ours.failed)
+    assert validated == [str(tmp_path / "ours" / DAYS[1])]  # the failing day only
+
+    # the features suite (its schema rule, no parameters) on a good day
+    features = _features_rows(spark, DAYS[0], 40)
+    suite = str(FLIGHTS.features_suite)
+    ours, rows = gate_day(features, suite, name="features", ds=DAYS[0], docs_dir=str(tmp_path / "f-ours"))
+    theirs = run_suite(features, suite, name="features", docs_dir=str(tmp_path / "f-gx"))
+    assert ours.success and theirs.success and rows == 40 and len(validated) == 1
+    assert _page(ours.docs_page) == _page(theirs.docs_page)
