@@ -114,7 +114,7 @@ BENCH_HOME ?= .mlcycle-bench
 
 bench: $(STAMP) ## Run every benchmark of docs/PERFORMANCE.md on a stack of their own (about 3 h)
 	$(BIN)/python bench/parse_cost.py --repeat 5
-	$(BIN)/python bench/day_pipeline.py --home $(BENCH_HOME) --repeat 5 --preload on --engine both
+	$(BIN)/python bench/day_pipeline.py --home $(BENCH_HOME) --repeat 5 --preload on --engine both --gates both
 	$(BIN)/python bench/serving.py --home $(BENCH_HOME) --rounds 5
 	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only
 	$(BIN)/python bench/backfill_year.py --home $(BENCH_HOME) --months 12 --stop

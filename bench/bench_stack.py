@@ -9,6 +9,7 @@ paused while it runs and unpaused again after if it was, the other DAGs stay as 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import sys
 import time
@@ -122,7 +123,7 @@ def up(existing: bool = False) -> None:
         if down:
             raise SystemExit(f"--stack-from-env: the stack of {os.environ['MLCYCLE_HOME']} is not up: {down}")
     elif stack.status().get("scheduler", "stopped") == "stopped":
-        _preload_file().unlink(missing_ok=True)  # a scheduler started now preloads as the environment says
+        _switches_file().unlink(missing_ok=True)  # a scheduler started now has the environment's switches
     stack.start()
     admin = client()
     if existing:
@@ -158,25 +159,39 @@ def up(existing: bool = False) -> None:
     print(f"set-up done in {time.monotonic() - t0:.0f} s", flush=True)
 
 
-def _preload_file() -> Path:
-    return Path(os.environ["MLCYCLE_HOME"]) / "bench-scheduler-preload"
+# The switches of the tasks' environment a benchmark sets by restarting the scheduler (its task
+# processes inherit its environment): the scheduler's preload (``mlcycle.orchestration.preload``)
+# and the daily gates' one pass (``mlcycle.quality.by_day.gate_day``).
+SWITCHES = {"preload": "MLCYCLE_PRELOAD", "one_pass": "MLCYCLE_ONE_PASS_GATES"}
+
+
+def _switches_file() -> Path:
+    return Path(os.environ["MLCYCLE_HOME"]) / "bench-scheduler-switches.json"
+
+
+def scheduler_switches() -> dict[str, bool]:
+    """The switches of the running scheduler: as ``restart_scheduler`` last started it, else as
+    the environment says (it started with it)."""
+    from mlcycle.config import switched_on
+
+    kept = json.loads(_switches_file().read_text()) if _switches_file().exists() else {}
+    return {name: kept.get(name, switched_on(var, os.environ)) for name, var in SWITCHES.items()}
 
 
 def scheduler_preloads() -> bool:
-    """Whether the running scheduler preloads the tasks' libraries: as ``restart_scheduler`` last
-    started it, else as the environment says (it started with it)."""
-    from mlcycle.config import switched_on
-
-    kept = _preload_file()
-    return kept.read_text().strip() == "1" if kept.exists() else switched_on("MLCYCLE_PRELOAD", os.environ)
+    """Whether the running scheduler preloads the tasks' libraries."""
+    return scheduler_switches()["preload"]
 
 
-def restart_scheduler(preload: bool) -> None:
-    """The scheduler again, with the tasks' libraries preloaded or not (``mlcycle.orchestration.preload``)."""
+def restart_scheduler(**switches: bool) -> None:
+    """The scheduler again, with the given switches (``preload``, ``one_pass``) and the others as
+    they were."""
     from mlcycle.devstack import stack
 
-    os.environ["MLCYCLE_PRELOAD"] = "1" if preload else "0"
-    _preload_file().write_text(os.environ["MLCYCLE_PRELOAD"])
+    wanted = {**scheduler_switches(), **switches}
+    for name, on in wanted.items():
+        os.environ[SWITCHES[name]] = "1" if on else "0"
+    _switches_file().write_text(json.dumps(wanted))
     stack.kill("scheduler")
     stack.start()
     admin = client()

@@ -1,6 +1,7 @@
 """One day's pipeline against its no-op twin: the share of a day's wall time that is real work.
 
     .venv/bin/python bench/day_pipeline.py [--repeat 5] [--preload on|off|both] [--engine connect|submit|both]
+                                           [--gates one-pass|gx|both]
                                            [--home .mlcycle-bench] [--stop]
 
 On the embedded stack (started here by the project's launcher, with a champion made on the first
@@ -16,8 +17,11 @@ run's and task's median time.
 Each setting is measured in turn, in one run: ``--engine both`` (the default) runs the Spark jobs
 through spark-submit (a JVM per task: the ``spark_connect`` connection removed), then on the
 stack's long-lived Spark Connect server (the connection back); ``--preload both`` runs without,
-then with the tasks' libraries preloaded in the scheduler (``mlcycle/orchestration/preload.py``), the scheduler
-restarted in between.
+then with the tasks' libraries preloaded in the scheduler (``mlcycle/orchestration/preload.py``);
+``--gates both`` with each passing day validated by Great Expectations itself
+(``MLCYCLE_ONE_PASS_GATES=0``), then judged in one pass with its Data Docs page rendered from that
+verdict (``mlcycle.quality.by_day.gate_day``, the default); the scheduler restarted in between,
+and left with the one pass.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from datetime import date, timedelta
 import bench_stack
 
 ENGINES = {"connect": "on the Spark Connect server", "submit": "through spark-submit"}
+GATES = {"one-pass": "gates in one pass", "gx": "gates validated by GX"}
 
 
 def main(argv=None) -> None:
@@ -51,6 +56,12 @@ def main(argv=None) -> None:
         default="both",
         help="the Spark jobs on the stack's Spark Connect server, through spark-submit, or both in turn",
     )
+    parser.add_argument(
+        "--gates",
+        choices=["one-pass", "gx", "both"],
+        default="one-pass",
+        help="a passing day's gates judged in one pass (the default), validated by GX itself, or both in turn",
+    )
     bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -60,13 +71,15 @@ def main(argv=None) -> None:
     first = date.fromisoformat(args.first_day or bench_stack.next_free_day(admin))
     preloads = ["off", "on"] if args.preload == "both" else [args.preload]
     engines = ["submit", "connect"] if args.engine == "both" else [args.engine]
+    gates = ["gx", "one-pass"] if args.gates == "both" else [args.gates]
     summaries = {}
     try:
-        for preload, engine in itertools.product(preloads, engines):
-            mode = f"preload {preload}, Spark jobs {ENGINES[engine]}"
-            # the scheduler restarted for each mode of a comparison, or when it preloads otherwise
-            if len(preloads) > 1 or bench_stack.scheduler_preloads() != (preload == "on"):
-                bench_stack.restart_scheduler(preload=preload == "on")
+        for preload, engine, gate in itertools.product(preloads, engines, gates):
+            mode = f"preload {preload}, Spark jobs {ENGINES[engine]}, {GATES[gate]}"
+            # the scheduler restarted for each mode of a comparison, or when its switches differ
+            wanted = {"preload": preload == "on", "one_pass": gate == "one-pass"}
+            if len(preloads) > 1 or len(gates) > 1 or bench_stack.scheduler_switches() != wanted:
+                bench_stack.restart_scheduler(**wanted)
             bench_stack.use_spark_connect(engine == "connect")
             print(f"-- {mode}", flush=True)
             rows = []
@@ -85,6 +98,8 @@ def main(argv=None) -> None:
             summaries[mode] = rows
     finally:
         bench_stack.use_spark_connect(True)
+        if not bench_stack.scheduler_switches()["one_pass"]:
+            bench_stack.restart_scheduler(one_pass=True)
         if args.stop:
             stack.stop()
     for mode, rows in summaries.items():

@@ -120,13 +120,18 @@ def gate_day(
     the day's rows. The suite's metrics are measured in one pass; a day that passes is recorded in
     the Data Docs from that verdict, a day that fails is judged again by GX on ``gx_frame`` (default
     ``df``): its verdict, with what was observed, is the one kept. A suite with an expectation this
-    module cannot judge is run by GX alone."""
+    module cannot judge is run by GX alone, as is every day with ``MLCYCLE_ONE_PASS_GATES=0``."""
+    from mlcycle.config import switched_on
+
     values = parameters or {}
-    try:
-        suite_expectations(suite_path, include_row_rules=include_row_rules)
-    except ValueError:  # a type of expectation judged by GX only
-        measured = None
-    else:
+    one_pass = switched_on("MLCYCLE_ONE_PASS_GATES")
+    if one_pass:
+        try:
+            suite_expectations(suite_path, include_row_rules=include_row_rules)
+        except ValueError:  # a type of expectation judged by GX only
+            one_pass = False
+    measured = None
+    if one_pass:
         measured = measure_days(
             df,
             suite_path,
@@ -135,15 +140,15 @@ def gate_day(
             key=key,
             include_row_rules=include_row_rules,
         )
-    if measured is not None and measured.verdict(ds, values).success:
-        result = passed_with_docs(
-            suite_path,
-            name=name,
-            docs_dir=docs_dir,
-            parameters=parameters,
-            include_row_rules=include_row_rules,
-        )
-        return result, measured.rows_of(ds)
+        if measured.verdict(ds, values).success:
+            result = passed_with_docs(
+                suite_path,
+                name=name,
+                docs_dir=docs_dir,
+                parameters=parameters,
+                include_row_rules=include_row_rules,
+            )
+            return result, measured.rows_of(ds)
     frame = df if gx_frame is None else gx_frame
     result = run_suite(
         frame,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
 
@@ -222,7 +223,6 @@ def _page(path: str) -> str:
     """A Data Docs page without what differs between two renderings of the same validation: its
     time, its ids."""
     import re
-    from pathlib import Path
 
     text = Path(path).read_text()
     text = re.sub(r"\d{8}T\d{6}\.\d+Z", "<time>", text)
@@ -283,3 +283,20 @@ def test_a_day_judged_in_one_pass_has_the_data_docs_gx_renders_for_it(spark, lan
     theirs = run_suite(features, suite, name="features", docs_dir=str(tmp_path / "f-gx"))
     assert ours.success and theirs.success and rows == 40 and len(validated) == 1
     assert _page(ours.docs_page) == _page(theirs.docs_page)
+
+    # GX validates the day itself: a suite with an expectation the one pass cannot judge, or every
+    # suite with the one pass switched off
+    import json
+
+    spec = json.loads(Path(suite).read_text())
+    spec["expectations"].append(
+        {"type": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "carrier", "min_value": 2}}
+    )
+    other = tmp_path / "other_suite.json"
+    other.write_text(json.dumps(spec))
+    ours, rows = gate_day(features, str(other), name="features", ds=DAYS[0], docs_dir=str(tmp_path / "o"))
+    assert ours.success and ours.evaluated == theirs.evaluated + 1 and rows == 40
+    assert validated[1:] == [str(tmp_path / "o")]
+    monkeypatch.setenv("MLCYCLE_ONE_PASS_GATES", "0")
+    ours, rows = gate_day(features, suite, name="features", ds=DAYS[0], docs_dir=str(tmp_path / "off"))
+    assert ours.success and rows == 40 and validated[2:] == [str(tmp_path / "off")]
