@@ -178,11 +178,6 @@ def scheduler_switches() -> dict[str, bool]:
     return {name: kept.get(name, switched_on(var, os.environ)) for name, var in SWITCHES.items()}
 
 
-def scheduler_preloads() -> bool:
-    """Whether the running scheduler preloads the tasks' libraries."""
-    return scheduler_switches()["preload"]
-
-
 def restart_scheduler(**switches: bool) -> None:
     """The scheduler again, with the given switches (``preload``, ``one_pass``) and the others as
     they were."""
