@@ -2,18 +2,20 @@
 
     .venv/bin/python bench/parse_cost.py [--repeat 7] [--fork]
 
-A file that builds ten tasks is not measured against an empty DAG but against its twin: a file
-made here from the DAGs the real file builds (the same DAG ids, schedules, asset triggers, params
-with their schemas, and tags; the same tasks, dependencies, outlets and mapped tasks), every task a
-no-op ``@task`` (as the day's twins of ``bench/twin_dags``), nothing imported but Airflow. Each round parses every file and every twin (and an empty DAG, for scale) in
-a fresh interpreter that has already loaded what the dag-processor has loaded when it parses that
-file (its parsing module, the models, the providers manager, the ``airflow.*`` modules the file
-names, which ``parsing_pre_import_modules`` imports beforehand, and what the project's
+A file that builds ten tasks is not measured against an empty DAG but against its twin: a file made
+here from the DAGs the real file builds (the same DAG ids, schedules, asset triggers, params with
+their schemas, and tags; the same tasks, dependencies, outlets and mapped tasks), every task a
+no-op ``@task`` (as the day's twins of ``bench/twin_dags``), nothing imported but Airflow. Each
+round parses every file and every twin (and an empty DAG, for scale) in a fresh interpreter that
+has already loaded what the dag-processor has loaded when it parses that file (its parsing module,
+the models, the providers manager, the ``airflow.*`` modules the file names, which
+``parsing_pre_import_modules`` imports beforehand, and what the project's
 ``airflow_local_settings`` imports in the dag-processor: ``mlcycle.orchestration.preload``), from
-bytecode (the embedded stack compiles the project's files when it starts), in an interleaved
-order, so machine noise hits all files alike; the ratios of medians are printed. What is left is the file's own cost: the
-non-Airflow modules it imports and the building of its DAGs, against the building of the same
-shapes from Airflow's cheapest operator.
+bytecode (the embedded stack compiles the project's files when it starts), in an interleaved order,
+so machine noise hits all files alike; the ratios of medians are printed. A file's shape is read in
+the first round's parse of it, after the timed part, and its twin written then. What is left is the
+file's own cost: the non-Airflow modules it imports and the building of its DAGs, against the
+building of the same shapes from Airflow's cheapest operator.
 
 With ``--fork``, each round is one such interpreter, and every parse a process forked from it, as
 the dag-processor forks one per parse: what a parse writes to the memory it shares with its parent
@@ -203,6 +205,13 @@ def parse_seconds(path: Path, env: dict[str, str]) -> float:
     return float(_timer(env, str(path))[-1])
 
 
+def parse_seconds_and_shapes(path: Path, env: dict[str, str]) -> tuple[float, list[dict]]:
+    """``parse_seconds`` of a file, and the shapes of the DAGs it built (read after the timed
+    parse: ``shapes_of``)."""
+    seconds, shapes = _timer(env, str(path), "--shape")[-2:]
+    return float(seconds), json.loads(shapes)
+
+
 def forked_parse_seconds(paths: list[Path], env: dict[str, str]) -> list[float]:
     """Each file's parse time, in that order, each in a process forked from one interpreter that
     has loaded what the dag-processor has (``--fork``)."""
@@ -256,16 +265,28 @@ def main(argv=None) -> dict[str, float]:
         empty = folder / "empty_dag.py"
         empty.write_text(EMPTY_DAG)
         env = dict(os.environ, MLCYCLE_HOME=tmp, AIRFLOW_HOME=str(folder / "airflow"))
-        twins = twins_of(dag_files, folder, env)
         # every file read from bytecode, as the embedded stack compiles it (stack.compile_bytecode)
         stack.compile_bytecode({"AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags")})
         compileall.compile_dir(folder, quiet=2)
+        times: dict[Path, list[float]] = {empty: []}
+        if args.fork:
+            twins = twins_of(dag_files, folder, env)
+            compileall.compile_dir(folder, quiet=2)
+        else:  # the first round reads each file's shape after its timed parse, and writes its twin
+            times[empty].append(parse_seconds(empty, env))
+            twins = {}
+            for f in dag_files:
+                seconds, shapes = parse_seconds_and_shapes(f, env)
+                times[f] = [seconds]
+                twins[f] = write_twin(shapes, folder / f"twin_{f.name}")
+                if twins[f] is not None:
+                    compileall.compile_file(twins[f], quiet=2)
+                    times[twins[f]] = [parse_seconds(twins[f], env)]
         files = [empty, *[p for f, t in twins.items() for p in (f, t) if p is not None]]
-        times: dict[Path, list[float]] = {f: [] for f in files}
-        for _ in range(args.repeat):
+        for _ in range(args.repeat - (0 if args.fork else 1)):
             each = forked_parse_seconds(files, env) if args.fork else [parse_seconds(f, env) for f in files]
             for f, seconds in zip(files, each, strict=True):
-                times[f].append(seconds)
+                times.setdefault(f, []).append(seconds)
     med = {f: statistics.median(v) for f, v in times.items()}
     print(f"{'DAG file':28} {'median s':>9} {'twin s':>9} {'x twin':>7} {'x empty':>8}")
     print(f"{'(empty DAG)':28} {med[empty]:9.4f}")
