@@ -39,6 +39,7 @@ from spark_jobs.common import (
     get_spark,
     overwrite_partitions,
     read_partitions,
+    side_by_side,
     with_label,
 )
 from spark_jobs.metrics import OVERALL, with_groups
@@ -93,13 +94,11 @@ def all_metrics(predictions, features, model, slices=(), by=()) -> tuple[list[di
 
     key, label, slices, by = model.usecase.key, model.label, list(slices), list(by)
     actuals = with_label(features, model)
-    flights = {
-        (*(r[c] for c in by), r["slice"], r["value"]): int(r["n"])
-        for r in with_groups(actuals.select(key, *by, *slices), slices)
+    per_group = (
+        with_groups(actuals.select(key, *by, *slices), slices)
         .groupBy(*by, "slice", "value")
         .agg(F.countDistinct(key).alias("n"))
-        .collect()
-    }
+    )
     known = actuals.select(key, F.col(label).cast("double").alias(label), F.lit(True).alias("_known"))
     joined = with_groups(predictions.select(key, *by, *VERSION, "prediction", *slices), slices).join(
         known, on=key, how="left"
@@ -111,9 +110,15 @@ def all_metrics(predictions, features, model, slices=(), by=()) -> tuple[list[di
         F.avg(F.col("prediction") - F.col(label)).alias("bias"),
         F.countDistinct(F.when(F.col("_known"), F.col(key))).alias("_scored"),
     )
-    scores = task_metrics(model.task, joined, label, by=group, column="prediction")
+    # three independent passes, side by side
+    flight_rows, count_rows, scores = side_by_side(
+        per_group.collect,
+        counts.collect,
+        lambda: task_metrics(model.task, joined, label, by=group, column="prediction"),
+    )
+    flights = {(*(r[c] for c in by), r["slice"], r["value"]): int(r["n"]) for r in flight_rows}
     overall, per_slice = [], []
-    for r in counts.collect():
+    for r in count_rows:
         got = scores.get(tuple(r[c] for c in group), {})
         total = flights.get((*(r[c] for c in by), r["slice"], r["value"]))
         row = {
@@ -339,14 +344,17 @@ def monitor(args) -> list[dict]:
     day = date.fromisoformat(args.ds)
     overall, per_slice = all_metrics(predictions, features, model, model.monitoring["slices"])
     rows = [{"ds": day, **r} for r in overall]
-    overwrite_partitions(_frame(spark, rows, monitoring_columns(model)), records, "monitoring")
+    slices = [{"ds": day, **r} for r in per_slice]
+    # the day's two tables written beside the drift's pass
+    *_, drifts = side_by_side(
+        lambda: overwrite_partitions(_frame(spark, rows, monitoring_columns(model)), records, "monitoring"),
+        lambda: overwrite_partitions(
+            _frame(spark, slices, slice_columns(model)), records, "monitoring_slices"
+        ),
+        lambda: day_drift(spark, features, rows, args.ds, model),
+    )
     for row in rows:
         print(f"monitoring {model.name} ds={args.ds}: {row}")
-
-    slices = [{"ds": day, **r} for r in per_slice]
-    overwrite_partitions(_frame(spark, slices, slice_columns(model)), records, "monitoring_slices")
-
-    drifts = day_drift(spark, features, rows, args.ds, model)
     if drifts:
         frame = spark.createDataFrame(
             [(day, d["model_name"], d["model_version"], d["feature"], d["psi"]) for d in drifts],
@@ -384,9 +392,16 @@ def monitor_days(args, days: list[str]) -> dict[str, list[dict]]:
     features = read_partitions(spark, args.data_root, "features", ready).cache()
     try:
         overall, per_slice = all_metrics(predictions, features, model, model.monitoring["slices"], by=["ds"])
-        overwrite_partitions(_frame(spark, overall, monitoring_columns(model)), records, "monitoring")
-        overwrite_partitions(_frame(spark, per_slice, slice_columns(model)), records, "monitoring_slices")
-        drifts = days_drift(features, overall, model)
+        # the two tables written beside the drift's pass
+        *_, drifts = side_by_side(
+            lambda: overwrite_partitions(
+                _frame(spark, overall, monitoring_columns(model)), records, "monitoring"
+            ),
+            lambda: overwrite_partitions(
+                _frame(spark, per_slice, slice_columns(model)), records, "monitoring_slices"
+            ),
+            lambda: days_drift(features, overall, model),
+        )
         if drifts:
             frame = spark.createDataFrame(
                 [(d["ds"], d["model_name"], d["model_version"], d["feature"], d["psi"]) for d in drifts],

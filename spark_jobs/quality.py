@@ -62,6 +62,7 @@ from spark_jobs.common import (
     files,
     overwrite_partitions,
     run_gated_day,
+    side_by_side,
 )
 
 QUARANTINED = "_quarantined"  # 1 for a row set aside, 0 for a kept row (its mean is the share)
@@ -225,19 +226,27 @@ def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None) -> 
 
 
 def validate_day(spark, data_root: str, ds: str, usecase=None) -> list[RawVerdict]:
-    """Gate every raw dataset of ``ds``; write them all to ``validated/`` only if all pass."""
+    """Gate every raw dataset of ``ds`` (side by side); write them all to ``validated/`` (side by
+    side) only if all pass."""
     usecase = usecase or find_usecase()
     code = usecase.code_module()
-    verdicts = [gate_dataset(spark, data_root, dataset, ds, usecase) for dataset in usecase.datasets]
+    verdicts = side_by_side(
+        *[
+            lambda dataset=dataset: gate_dataset(spark, data_root, dataset, ds, usecase)
+            for dataset in usecase.datasets
+        ]
+    )
     held = [v for v in verdicts if not v.result.success]
     try:
         if not held:
-            for verdict in verdicts:
-                overwrite_partitions(
-                    code.validated(verdict.dataset, verdict.kept, ds),
-                    data_root,
-                    f"validated/{verdict.dataset}",
-                )
+            side_by_side(
+                *[
+                    lambda v=verdict: overwrite_partitions(
+                        code.validated(v.dataset, v.kept, ds), data_root, f"validated/{v.dataset}"
+                    )
+                    for verdict in verdicts
+                ]
+            )
     finally:
         # A cached scan is matched by its plan, not by the file's content: a session that gates
         # the same path again (a rerun after a fix) must read the file anew.
@@ -424,16 +433,29 @@ def validate_days(spark, data_root: str, days: list[str], usecase=None) -> dict[
 
     usecase = usecase or find_usecase()
     code = usecase.code_module()
-    gated = {dataset: gate_days(spark, data_root, dataset, days, usecase) for dataset in usecase.datasets}
-    by_day = {ds: [gated[dataset][ds] for dataset in usecase.datasets] for ds in days}
+    datasets = list(usecase.datasets)
+    gated = dict(
+        zip(
+            datasets,
+            side_by_side(
+                *[
+                    lambda dataset=dataset: gate_days(spark, data_root, dataset, days, usecase)
+                    for dataset in datasets
+                ]
+            ),
+            strict=True,
+        )
+    )
+    by_day = {ds: [gated[dataset][ds] for dataset in datasets] for ds in days}
     good = [ds for ds, verdicts in by_day.items() if all(v.result.success for v in verdicts)]
+
+    def write(dataset: str) -> None:
+        kept = gated[dataset][good[0]].kept.where(F.col("ds").isin(good))
+        overwrite_partitions(code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}")
+
     try:
         if good:
-            for dataset, verdicts in gated.items():
-                kept = verdicts[good[0]].kept.where(F.col("ds").isin(good))
-                overwrite_partitions(
-                    code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}"
-                )
+            side_by_side(*[lambda dataset=dataset: write(dataset) for dataset in datasets])
     finally:
         for verdicts in gated.values():
             cached = {id(v.cached): v.cached for v in verdicts.values() if v.cached is not None}

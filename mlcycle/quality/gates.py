@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -222,6 +223,20 @@ def _docs_site_config(docs_dir: str) -> dict:
 
 
 _TEMPLATES = None  # one process's compiled Data Docs templates, shared by every rendering
+# GX keeps its current context in a module of its own: two gates of a job judged side by side
+# (``spark_jobs.common.side_by_side``) make and use their contexts one at a time.
+_GX = threading.RLock()
+
+
+def _one_context_at_a_time(function):
+    import functools
+
+    @functools.wraps(function)
+    def locked(*args, **kwargs):
+        with _GX:
+            return function(*args, **kwargs)
+
+    return locked
 
 
 def _share_compiled_templates() -> None:
@@ -256,6 +271,7 @@ def _share_compiled_templates() -> None:
     DefaultJinjaView.__init__ = __init__
 
 
+@_one_context_at_a_time
 def run_suite(
     df,
     suite_path: str,
@@ -330,6 +346,7 @@ def run_suite(
     )
 
 
+@_one_context_at_a_time
 def passed_with_docs(
     suite_path: str,
     *,
