@@ -195,8 +195,11 @@ def side_by_side(*calls) -> list:
     """The results of ``calls`` (functions of no argument), each run in a thread of its own on
     the same session: independent Spark actions of a job (two datasets' gates, a day's metrics)
     whose fixed costs (planning, scheduling, a Connect round trip) overlap instead of adding up.
-    Every call ends before this returns; the first one that failed (in order) raises."""
-    if len(calls) < 2:
+    Every call ends before this returns; the first one that failed (in order) raises. With
+    ``MLCYCLE_SIDE_BY_SIDE=0``, one after the other."""
+    from mlcycle.config import switched_on
+
+    if len(calls) < 2 or not switched_on("MLCYCLE_SIDE_BY_SIDE"):
         return [call() for call in calls]
     from concurrent.futures import ThreadPoolExecutor
 
