@@ -162,7 +162,11 @@ def up(existing: bool = False) -> None:
 # The switches of the tasks' environment a benchmark sets by restarting the scheduler (its task
 # processes inherit its environment): the scheduler's preload (``mlcycle.orchestration.preload``)
 # and the daily gates' one pass (``mlcycle.quality.by_day.gate_day``).
-SWITCHES = {"preload": "MLCYCLE_PRELOAD", "one_pass": "MLCYCLE_ONE_PASS_GATES"}
+SWITCHES = {
+    "preload": "MLCYCLE_PRELOAD",
+    "one_pass": "MLCYCLE_ONE_PASS_GATES",
+    "side_by_side": "MLCYCLE_SIDE_BY_SIDE",
+}
 
 
 def _switches_file() -> Path:
@@ -179,7 +183,7 @@ def scheduler_switches() -> dict[str, bool]:
 
 
 def restart_scheduler(**switches: bool) -> None:
-    """The scheduler again, with the given switches (``preload``, ``one_pass``) and the others as
+    """The scheduler again, with the given switches (``preload``, ``one_pass``, ``side_by_side``) and the others as
     they were."""
     from mlcycle.devstack import stack
 

@@ -1,7 +1,7 @@
 """One day's pipeline against its no-op twin: the share of a day's wall time that is real work.
 
     .venv/bin/python bench/day_pipeline.py [--repeat 5] [--preload on|off|both] [--engine connect|submit|both]
-                                           [--gates one-pass|gx|both]
+                                           [--gates one-pass|gx|both] [--side-by-side on|off|both]
                                            [--home .mlcycle-bench] [--stop]
 
 On the embedded stack (started here by the project's launcher, with a champion made on the first
@@ -14,14 +14,17 @@ two kinds alternate which goes first, so noise hits both alike. Printed: each ro
 their ratio (target: at most 1.5), the part of the real day spent inside the Spark tasks, and each
 run's and task's median time.
 
-Each setting is measured in turn, in one run: ``--engine both`` (the default) runs the Spark jobs
-through spark-submit (a JVM per task: the ``spark_connect`` connection removed), then on the
-stack's long-lived Spark Connect server (the connection back); ``--preload both`` runs without,
-then with the tasks' libraries preloaded in the scheduler (``mlcycle/orchestration/preload.py``);
+Settings are compared in one run, taking turns day by day (the order alternating between rounds),
+the scheduler restarted whenever its switches change: ``--engine both`` (the default) runs the
+Spark jobs through spark-submit (a JVM per task: the ``spark_connect`` connection removed) and on
+the stack's long-lived Spark Connect server (the connection back); ``--preload both`` without and
+with the tasks' libraries preloaded in the scheduler (``mlcycle/orchestration/preload.py``);
 ``--gates both`` with each passing day validated by Great Expectations itself
-(``MLCYCLE_ONE_PASS_GATES=0``), then judged in one pass with its Data Docs page rendered from that
-verdict (``mlcycle.quality.by_day.gate_day``, the default); the scheduler restarted in between,
-and left with the one pass.
+(``MLCYCLE_ONE_PASS_GATES=0``) and judged in one pass with its Data Docs page rendered from that
+verdict (``mlcycle.quality.by_day.gate_day``, the default); ``--side-by-side both`` with a job's
+independent Spark passes one after the other (``MLCYCLE_SIDE_BY_SIDE=0``) and side by side (the
+default: ``spark_jobs.common.side_by_side``: the raw datasets' gates, the monitor's passes). The
+scheduler is left with the defaults.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import bench_stack
 
 ENGINES = {"connect": "on the Spark Connect server", "submit": "through spark-submit"}
 GATES = {"one-pass": "gates in one pass", "gx": "gates validated by GX"}
+SIDE_BY_SIDE = {"on": "independent passes side by side", "off": "one pass after the other"}
 
 
 def main(argv=None) -> None:
@@ -62,6 +66,12 @@ def main(argv=None) -> None:
         default="one-pass",
         help="a passing day's gates judged in one pass (the default), validated by GX itself, or both in turn",
     )
+    parser.add_argument(
+        "--side-by-side",
+        choices=["on", "off", "both"],
+        default="on",
+        help="a job's independent Spark passes side by side (the default), one after the other, or both in turn",
+    )
     bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -72,34 +82,43 @@ def main(argv=None) -> None:
     preloads = ["off", "on"] if args.preload == "both" else [args.preload]
     engines = ["submit", "connect"] if args.engine == "both" else [args.engine]
     gates = ["gx", "one-pass"] if args.gates == "both" else [args.gates]
-    summaries = {}
+    sides = ["off", "on"] if args.side_by_side == "both" else [args.side_by_side]
+    modes = list(itertools.product(preloads, engines, gates, sides))
+    summaries: dict[str, list] = {}
+    current = None
     try:
-        for preload, engine, gate in itertools.product(preloads, engines, gates):
-            mode = f"preload {preload}, Spark jobs {ENGINES[engine]}, {GATES[gate]}"
-            # the scheduler restarted for each mode of a comparison, or when its switches differ
-            wanted = {"preload": preload == "on", "one_pass": gate == "one-pass"}
-            if len(preloads) > 1 or len(gates) > 1 or bench_stack.scheduler_switches() != wanted:
-                bench_stack.restart_scheduler(**wanted)
-            bench_stack.use_spark_connect(engine == "connect")
-            print(f"-- {mode}", flush=True)
-            rows = []
-            for i in range(args.repeat):
+        # the modes of a comparison take turns, day by day, in an order that alternates between
+        # rounds (A B, B A, ...), so the days' growing history and the machine's noise hit them alike
+        for i in range(args.repeat):
+            for preload, engine, gate, side in modes if i % 2 == 0 else modes[::-1]:
+                mode = f"preload {preload}, Spark jobs {ENGINES[engine]}, {GATES[gate]}, {SIDE_BY_SIDE[side]}"
+                wanted = {
+                    "preload": preload == "on",
+                    "one_pass": gate == "one-pass",
+                    "side_by_side": side == "on",
+                }
+                if bench_stack.scheduler_switches() != wanted:
+                    bench_stack.restart_scheduler(**wanted)
+                bench_stack.use_spark_connect(engine == "connect")
+                if mode != current:
+                    print(f"-- {mode}", flush=True)
+                    current = mode
                 day = first.isoformat()
                 first += timedelta(days=1)
                 order = ("real", "twin") if i % 2 == 0 else ("twin", "real")
                 got = {kind: bench_stack.run_day(admin, kind, day) for kind in order}
-                rows.append(got)
+                summaries.setdefault(mode, []).append(got)
                 print(
                     f"{day}: real {got['real']['seconds']:6.1f} s (Spark tasks {got['real']['spark_tasks']:5.1f} s)"
                     f"   no-op twin {got['twin']['seconds']:6.1f} s"
                     f"   ratio {got['real']['seconds'] / got['twin']['seconds']:.2f}",
                     flush=True,
                 )
-            summaries[mode] = rows
     finally:
         bench_stack.use_spark_connect(True)
-        if not bench_stack.scheduler_switches()["one_pass"]:
-            bench_stack.restart_scheduler(one_pass=True)
+        switches = bench_stack.scheduler_switches()
+        if not (switches["one_pass"] and switches["side_by_side"]):
+            bench_stack.restart_scheduler(one_pass=True, side_by_side=True)
         if args.stop:
             stack.stop()
     for mode, rows in summaries.items():
