@@ -27,7 +27,7 @@ with DAG(
     start_date=datetime(2013, 1, 1),
     end_date=datetime(2013, 12, 31),
     catchup=False,
-    max_active_runs=2,
+    max_active_runs=1,
     tags=["bench"],
 ):
 

@@ -117,9 +117,11 @@ class AirflowClient:
         raise AssertionError("unreachable")
 
     def backfill(
-        self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 2, attempts: int = 10
+        self, dag_id: str, from_date: str, to_date: str, max_active_runs: int = 1, attempts: int = 10
     ) -> dict:
-        """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive).
+        """Airflow's own backfill over [from_date, to_date] (logical dates, inclusive), its runs one
+        at a time by default (a backfill's ``max_active_runs`` is its own, not the DAG's: a day
+        of the data DAGs reads what the days before it wrote).
 
         On SQLite the API can answer that the database was busy, and the backfill may have been
         committed anyway: it is asked again, and a 409 "already a running backfill" on a later

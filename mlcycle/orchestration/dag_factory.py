@@ -74,7 +74,11 @@ def data_dag(usecase) -> DAG:
         start_date=_day(usecase.first_day),
         end_date=_day(usecase.last_day),
         catchup=False,
-        max_active_runs=2,
+        # One day at a time: a day's raw gate takes its volume band from the verdicts of the days
+        # before it, and its features their history from the days before it validated; two days
+        # at once would build a day before the one it reads (what it wrote would depend on which
+        # finished first).
+        max_active_runs=1,
         default_args={"retries": 1, "retry_delay": cfg.retry_delay},
         tags=[usecase.name, "data"],
         doc_md=f"**{usecase.name}**: {usecase.description}\n\n{data_dag.__doc__}",

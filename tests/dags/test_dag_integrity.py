@@ -105,6 +105,8 @@ def test_data_dag_order(dagbag):
     assert _downstream(dag, "build_features") == {"publish_features"}
     assert dag.get_task("validate_raw")._conn_id == "spark_default"
     assert [o.name for o in dag.get_task("publish_features").outlets] == ["flights_features"]
+    # a day reads what the days before it wrote (volume band, history): one run at a time
+    assert dag.max_active_runs == 1
 
 
 def test_month_data_dag_builds_the_days_that_passed_and_announces_them(dagbag):

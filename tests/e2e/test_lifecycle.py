@@ -6,6 +6,7 @@ degraded champion starts its own retraining. (A challenger a person rejects: tes
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def test_backfill_train_approve_score_then_a_second_champion(stack, admin, appro
     data_root = Path(stack["MLCYCLE_DATA_ROOT"])
     for day in range(1, DAYS + 1):
         assert any((data_root / "features" / f"ds=2013-01-0{day}").glob("*.parquet"))
+    # each day built on every day before it (the backfill's runs one at a time: a day started
+    # beside the one before would be built before that day was validated)
+    for day in range(1, DAYS + 1):
+        verdict = json.loads((data_root / "gates" / "features" / f"ds=2013-01-0{day}.json").read_text())
+        assert verdict["history_days"] == day - 1, verdict
 
     # A training waits for its sign-off; a second one triggered meanwhile waits its turn.
     first = train(admin)
