@@ -141,14 +141,30 @@ class AirflowClient:
                 conflict = attempt > 1 and ": 409 " in str(exc)
                 if conflict:
                     running = self._running_backfill(dag_id, body["from_date"], body["to_date"])
-                    if running is not None:
+                    if running is not None and self._has_runs(dag_id, running):
                         return running
+                    if running is not None:
+                        # Airflow commits a backfill before it creates its runs: the error came
+                        # between the two, and left a backfill with no run, which would hold the
+                        # DAG's next backfill until the scheduler marks it done. It is cancelled
+                        # and the backfill made again.
+                        self.request("PUT", f"backfills/{running['id']}/cancel")
                 # A conflict with no such backfill to be found is the busy database's own doing
                 # (its writer still held the running one): asked again like a busy answer.
                 if not (_database_busy(exc) or conflict) or attempt == attempts:
                     raise
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
+
+    def _has_runs(self, dag_id: str, job: dict) -> bool:
+        """Whether the backfill ``job`` made any run: a run of its dates queued since it was made
+        (a day it runs again keeps its run, queued anew)."""
+        made = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
+        runs = self.dag_runs(dag_id, logical_date_gte=job["from_date"], logical_date_lte=job["to_date"])
+        return any(
+            r.get("queued_at") and datetime.fromisoformat(r["queued_at"].replace("Z", "+00:00")) >= made
+            for r in runs
+        )
 
     def _running_backfill(self, dag_id: str, from_date: str, to_date: str) -> dict | None:
         """The DAG's unfinished backfill over exactly these dates, if there is one."""

@@ -81,13 +81,16 @@ def test_a_backfill_committed_before_the_error_is_returned_not_made_twice(monkey
         "dag_id": "flights_data",
         "from_date": "2013-02-01T00:00:00Z",
         "to_date": "2013-05-01T00:00:00Z",
+        "created_at": "2026-11-30T07:00:00Z",
         "completed_at": None,
     }
     done = {**running, "id": 3, "to_date": "2013-03-02T00:00:00Z", "completed_at": "2026-11-30T06:57:53Z"}
+    its_run = {"dag_run_id": "backfill__2013-02-02", "queued_at": "2026-11-30T07:00:00.2Z"}
     answers = [
         _Resp(500, text=DB_ERROR),
         _Resp(409, text='{"detail":"There is already a running backfill for dag flights_data"}'),
         _Resp(200, {"backfills": [done, running]}),
+        _Resp(200, {"dag_runs": [{"dag_run_id": "manual_1", "queued_at": "2026-11-29T10:00:00Z"}, its_run]}),
     ]
     sent = []
 
@@ -101,7 +104,57 @@ def test_a_backfill_committed_before_the_error_is_returned_not_made_twice(monkey
     client._token = "t"
 
     assert client.backfill("flights_data", "2013-02-01", "2013-05-01")["id"] == 4
-    assert sent == [("POST", "backfills"), ("POST", "backfills"), ("GET", "backfills")]
+    assert sent == [
+        ("POST", "backfills"),
+        ("POST", "backfills"),
+        ("GET", "backfills"),
+        ("GET", "dags/flights_data/dagRuns"),
+    ]
+
+
+def test_a_backfill_committed_without_its_runs_is_cancelled_and_made_again(monkeypatch):
+    """Airflow commits a backfill before its runs: a lock error between the two leaves a backfill
+    with no run, which would hold the DAG's next backfill and run nothing."""
+    orphan = {
+        "id": 2,
+        "dag_id": "flights_data",
+        "from_date": "2013-02-01T00:00:00Z",
+        "to_date": "2013-02-07T00:00:00Z",
+        "created_at": "2026-12-04T02:16:36Z",
+        "completed_at": None,
+    }
+    answers = [
+        _Resp(503, text='{"detail":"database is locked"}'),
+        _Resp(409, text='{"detail":"There is already a running backfill for dag flights_data"}'),
+        _Resp(200, {"backfills": [orphan]}),
+        # the days' runs are older than the backfill: it made none
+        _Resp(
+            200,
+            {"dag_runs": [{"dag_run_id": "bench__real__2013-02-01", "queued_at": "2026-12-04T01:25:08Z"}]},
+        ),
+        _Resp(200, {**orphan, "completed_at": "2026-12-04T02:16:40Z"}),
+        _Resp(200, {**orphan, "id": 3, "created_at": "2026-12-04T02:16:42Z"}),
+    ]
+    sent = []
+
+    def request(method, url, headers=None, timeout=None, json=None, **kw):
+        sent.append((method, url.rsplit("/api/v2/", 1)[-1]))
+        return answers.pop(0)
+
+    monkeypatch.setattr(airflow_api.requests, "request", request)
+    monkeypatch.setattr(airflow_api.time, "sleep", lambda s: None)
+    client = AirflowClient("http://af", "admin", "pw")
+    client._token = "t"
+
+    assert client.backfill("flights_data", "2013-02-01", "2013-02-07")["id"] == 3
+    assert sent == [
+        ("POST", "backfills"),
+        ("POST", "backfills"),
+        ("GET", "backfills"),
+        ("GET", "dags/flights_data/dagRuns"),
+        ("PUT", "backfills/2/cancel"),
+        ("POST", "backfills"),
+    ]
 
 
 def _plain(monkeypatch, answers: list[_Resp]) -> tuple[AirflowClient, list[tuple]]:
