@@ -52,6 +52,7 @@ def backfill(admin, start: str, days: int, chain: bool = True) -> dict:
     end = (date.fromisoformat(start) + timedelta(days=days - 1)).isoformat()
     downstream = DOWNSTREAM if chain else ()
     known = {d: {r["dag_run_id"] for r in bench_stack.latest_runs(admin, d, limit=100)} for d in downstream}
+    bench_stack.no_running_backfill(admin, "flights_data")  # the previous size's, being closed
     created = time.time()
     job = admin.backfill("flights_data", start, end, max_active_runs=1)  # the DAG's
     bench_stack.wait_for_backfill(

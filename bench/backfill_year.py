@@ -60,6 +60,7 @@ def airflow_backfill(admin, first: date, last: date) -> dict:
     # data stays, and is written again)
     for r in admin.dag_runs(DATA_DAG, limit=100):
         admin.request("DELETE", f"dags/{DATA_DAG}/dagRuns/{r['dag_run_id']}")
+    bench_stack.no_running_backfill(admin, DATA_DAG)  # an earlier round's, being closed
     created = time.time()
     job = admin.backfill(DATA_DAG, first.isoformat(), last.replace(day=1).isoformat(), max_active_runs=1)
     month_runs = (last.year - first.year) * 12 + last.month - first.month + 1

@@ -328,6 +328,19 @@ def run_day(admin, kind: str, day: str) -> dict:
     }
 
 
+def no_running_backfill(admin, dag_id: str, timeout: float = 300) -> None:
+    """Until the DAG has no unfinished backfill: the scheduler marks a backfill completed some
+    seconds after its last run ends, and until then Airflow refuses the DAG another one (409)."""
+    deadline = time.monotonic() + timeout
+    while any(
+        not job.get("completed_at")
+        for job in admin.request("GET", "backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"a backfill of {dag_id} still running after {timeout:.0f} s")
+        time.sleep(admin.poll)
+
+
 def wait_for_backfill(
     admin, job: dict, dag_id: str, first: str, last: str, runs: int, since: float, timeout: float
 ) -> None:
