@@ -103,7 +103,8 @@ def next_day(ds: str) -> str:
 
 
 def spark_conf() -> dict[str, str]:
-    """Small defaults for one machine; a cluster overrides them through MLCYCLE_SPARK_CONF
+    """Small defaults for one machine, the driver's JVM with the class-data archive of
+    ``mlcycle.class_archive`` when there is one; a cluster overrides them through MLCYCLE_SPARK_CONF
     (``key=value,key=value``) without touching the DAGs."""
     conf = {
         "spark.sql.shuffle.partitions": "4",
@@ -111,6 +112,10 @@ def spark_conf() -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.log.level": "WARN",
     }
+    from mlcycle.class_archive import java_options
+
+    if java_options():  # the driver's JVM maps the classes it loads (mlcycle.class_archive)
+        conf["spark.driver.extraJavaOptions"] = java_options()
     for item in filter(None, os.environ.get("MLCYCLE_SPARK_CONF", "").split(",")):
         key, _, value = item.partition("=")
         conf[key.strip()] = value.strip()

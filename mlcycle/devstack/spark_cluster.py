@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcycle.class_archive import with_archive
+
 
 class ClusterError(RuntimeError):
     """The cluster did not come up; the message says which part and where its log is."""
@@ -71,6 +73,8 @@ class StandaloneCluster:
             "SPARK_HOME": str(spark_home()),
             "SPARK_LOCAL_IP": self.host,
             "SPARK_NO_DAEMONIZE": "1",
+            # the master's and workers' JVMs map their classes (mlcycle.class_archive)
+            "SPARK_DAEMON_JAVA_OPTS": with_archive(os.environ.get("SPARK_DAEMON_JAVA_OPTS", "")),
         }
         with log.open("ab") as out:
             self._procs[name] = subprocess.Popen(
