@@ -8,6 +8,9 @@ driver's JVM mapping the archive or loading its classes itself, alternating in e
   data root gets the first ``--days`` days of 2013 landed and gated once (kept for a rerun), and
   the last day is built again in every run.
 - ``session``: a session and one small query, nothing else: what every Spark process pays first.
+- ``server``: the embedded stack's Spark Connect server (``spark-submit --class
+  SparkConnectServer``, as ``mlcycle stack`` starts it), from its start until it answers on its
+  port: a JVM only, no Python.
 
 Printed: each run's seconds, the medians and the ratio without / with the archive. The archive is
 the environment's (``make venv`` makes it); none there, the benchmark says so and stops.
@@ -18,6 +21,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +63,34 @@ def submit(job_args: list[str], archive: bool, env: dict) -> list[str]:
     ]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_answering(command: list[str], port: int, env: dict, timeout: float = 300) -> None:
+    """The Connect server of ``command`` started, waited for until it takes a connection on
+    ``port``, then stopped."""
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"the Spark Connect server exited ({proc.returncode})")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"the Spark Connect server did not answer within {timeout:.0f} s")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
 def prepare(root: Path, days: list[str], env: dict) -> None:
     """The days landed and gated once (the range gate, in one job)."""
     from spark_jobs.flights.replay import land_days, load_reference
@@ -79,7 +112,7 @@ def prepare(root: Path, days: list[str], env: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", help="where the days are landed and gated (job features)")
-    parser.add_argument("--job", choices=["features", "session"], default="features")
+    parser.add_argument("--job", choices=["features", "session", "server"], default="features")
     parser.add_argument("--days", type=int, default=8, help="days landed; the last is built")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
@@ -106,15 +139,30 @@ def main(argv=None) -> int:
         prepare(root, days, env)
         job = [str(REPO / "spark_jobs" / "features.py"), "--ds", days[-1], "--data-root", str(root)]
         what = f"the features job of {days[-1]} ({args.days - 1} days of history)"
-    else:
+    elif args.job == "session":
         job = [str(Path(__file__).resolve()), "--probe"]
         what = "a session and one small query"
+    else:
+        from mlcycle.devstack.stack import CONNECT_SERVER
+
+        port = _free_port()
+        job = [
+            "--class", CONNECT_SERVER,
+            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf", f"spark.connect.grpc.binding.port={port}",
+            "spark-internal",
+        ]  # fmt: skip
+        what = "the Spark Connect server, until it answers"
 
     seconds: dict[str, list[float]] = {s: [] for s in SETTINGS}
     for round_ in range(args.rounds):
         for setting in SETTINGS if round_ % 2 == 0 else SETTINGS[::-1]:
             command = submit(job, setting == "with", env)
             began = time.monotonic()
+            if args.job == "server":
+                server_answering(command, port, env)
+                seconds[setting].append(time.monotonic() - began)
+                continue
             done = subprocess.run(command, env=env, capture_output=True, text=True)
             seconds[setting].append(time.monotonic() - began)
             if done.returncode != 0:

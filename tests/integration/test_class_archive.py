@@ -44,7 +44,7 @@ def test_a_driver_the_platform_starts_loads_sparks_classes_from_the_archive(tmp_
 
 def test_the_benchmark_times_a_fresh_spark_process_with_and_without_the_archive(smoke_run):
     """``bench/class_archive.py`` at its smallest size (its smoke run, as ``test_bench_smoke.py``
-    runs the others): one round of a session and one query."""
+    runs the others): one round of its lightest job, a session and one query."""
     import re
 
     env = {**os.environ}
