@@ -44,14 +44,14 @@ def test_a_driver_the_platform_starts_loads_sparks_classes_from_the_archive(tmp_
 
 def test_the_benchmark_times_a_fresh_spark_process_with_and_without_the_archive(smoke_run):
     """``bench/class_archive.py`` at its smallest size (its smoke run, as ``test_bench_smoke.py``
-    runs the others): one round of its lightest job, a session and one query."""
+    runs the others): one round of its lightest job, the Connect server's start (a JVM, no Python)."""
     import re
 
     env = {**os.environ}
     env.pop("JAVA_TOOL_OPTIONS", None)
     with smoke_run():
         done = subprocess.run(
-            [sys.executable, "bench/class_archive.py", "--job", "session", "--rounds", "1"],
+            [sys.executable, "bench/class_archive.py", "--job", "server", "--rounds", "1"],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
