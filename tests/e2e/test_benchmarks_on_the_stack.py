@@ -98,7 +98,7 @@ def test_day_pipeline_takes_a_day_through_the_real_chain_and_its_twin(
 def test_serving_answers_the_same_flights_on_both_servers(stack, champion, day_pipeline, quiet, smoke_run):
     with smoke_run():
         printed = _bench(
-            "bench/serving.py", "--rounds", "1", "--requests", "8", "--clients", "1", "8", "--batches", "1",
+            "bench/serving.py", "--rounds", "1", "--requests", "4", "--clients", "1", "4", "--batches", "1",
             "--day", DAY,
         )  # fmt: skip
     head = re.search(rf"air_time v(\d+), (\d+) flights of {DAY} \(of (\d+):", printed)
@@ -110,7 +110,7 @@ def test_serving_answers_the_same_flights_on_both_servers(stack, champion, day_p
     rows = re.findall(
         r"^one flight, (\d+) clients, (p50|p99)\s+([\d.]+) ms\s+([\d.]+) ms\s+([\d.]+)x$", printed, re.M
     )
-    assert {(c, q) for c, q, *_ in rows} == {(c, q) for c in ("1", "8") for q in ("p50", "p99")}
+    assert {(c, q) for c, q, *_ in rows} == {(c, q) for c in ("1", "4") for q in ("p50", "p99")}
     for *_, ours, stock, ratio in rows:
         assert float(ours) > 0 and abs(float(ratio) - float(stock) / float(ours)) < 0.06 * float(ratio) + 0.05
     assert re.search(r"^batches of 1,000: rows/s\s+[\d,]+\s+[\d,]+\s+[\d.]+x$", printed, re.M), printed
