@@ -147,8 +147,13 @@ class AirflowClient:
                         # Airflow commits a backfill before it creates its runs: the error came
                         # between the two, and left a backfill with no run, which would hold the
                         # DAG's next backfill until the scheduler marks it done. It is cancelled
-                        # and the backfill made again.
-                        self.request("PUT", f"backfills/{running['id']}/cancel")
+                        # and the backfill made again. Not found, it was the failed request's own,
+                        # seen before it was rolled back: nothing to cancel, asked again.
+                        try:
+                            self.request("PUT", f"backfills/{running['id']}/cancel")
+                        except AirflowError as gone:
+                            if ": 404 " not in str(gone):
+                                raise
                 # A conflict with no such backfill to be found is the busy database's own doing
                 # (its writer still held the running one): asked again like a busy answer.
                 if not (_database_busy(exc) or conflict) or attempt == attempts:

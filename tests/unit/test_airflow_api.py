@@ -157,6 +157,39 @@ def test_a_backfill_committed_without_its_runs_is_cancelled_and_made_again(monke
     ]
 
 
+
+def test_a_backfill_seen_before_its_rollback_is_not_cancelled_but_made_again(monkeypatch):
+    """A backfill listed while the request that made it fails is rolled back before it can be
+    cancelled (404): the backfill is asked for again."""
+    rolled_back = {
+        "id": 8,
+        "dag_id": "flights_data",
+        "from_date": "2013-02-01T00:00:00Z",
+        "to_date": "2013-05-01T00:00:00Z",
+        "created_at": "2026-12-04T06:20:31Z",
+        "completed_at": None,
+    }
+    client, sent = _plain(
+        monkeypatch,
+        [
+            _Resp(503, text='{"detail":"database is locked"}'),
+            _Resp(409, text='{"detail":"There is already a running backfill for dag flights_data"}'),
+            _Resp(200, {"backfills": [rolled_back]}),
+            _Resp(200, {"dag_runs": []}),
+            _Resp(404, text='{"detail":"Backfill not found"}'),
+            _Resp(200, {**rolled_back, "id": 9}),
+        ],
+    )
+    assert client.backfill("flights_data", "2013-02-01", "2013-05-01")["id"] == 9
+    assert [(m, u) for m, u, _ in sent] == [
+        ("POST", "backfills"),
+        ("POST", "backfills"),
+        ("GET", "backfills"),
+        ("GET", "dags/flights_data/dagRuns"),
+        ("PUT", "backfills/8/cancel"),
+        ("POST", "backfills"),
+    ]
+
 def _plain(monkeypatch, answers: list[_Resp]) -> tuple[AirflowClient, list[tuple]]:
     sent: list[tuple] = []
 
