@@ -69,20 +69,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_answering(command: list[str], port: int, env: dict, timeout: float = 300) -> None:
-    """The Connect server of ``command`` started, waited for until it takes a connection on
-    ``port``, then stopped."""
+def server_answering(command: list[str], port: int, env: dict, timeout: float = 300) -> float:
+    """Seconds from starting the Connect server of ``command`` to its first taking a connection on
+    ``port``; the server is stopped after (its stop not counted)."""
+    began = time.monotonic()
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + timeout
+        deadline = began + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise SystemExit(f"the Spark Connect server exited ({proc.returncode})")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
+                return time.monotonic() - began
             except OSError:
                 time.sleep(0.05)
         raise SystemExit(f"the Spark Connect server did not answer within {timeout:.0f} s")
@@ -158,11 +159,10 @@ def main(argv=None) -> int:
     for round_ in range(args.rounds):
         for setting in SETTINGS if round_ % 2 == 0 else SETTINGS[::-1]:
             command = submit(job, setting == "with", env)
-            began = time.monotonic()
             if args.job == "server":
-                server_answering(command, port, env)
-                seconds[setting].append(time.monotonic() - began)
+                seconds[setting].append(server_answering(command, port, env))
                 continue
+            began = time.monotonic()
             done = subprocess.run(command, env=env, capture_output=True, text=True)
             seconds[setting].append(time.monotonic() - began)
             if done.returncode != 0:
