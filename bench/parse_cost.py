@@ -288,15 +288,15 @@ def main(argv=None) -> dict[str, float]:
             for f, seconds in zip(files, each, strict=True):
                 times.setdefault(f, []).append(seconds)
     med = {f: statistics.median(v) for f, v in times.items()}
-    print(f"{'DAG file':28} {'median s':>9} {'twin s':>9} {'x twin':>7} {'x empty':>8}")
-    print(f"{'(empty DAG)':28} {med[empty]:9.4f}")
+    print(f"{'DAG file':28} {'median ms':>9} {'twin ms':>9} {'x twin':>7} {'x empty':>8}")
+    print(f"{'(empty DAG)':28} {med[empty] * 1000:9.2f}")
     ratios = {}
     for f, t in twins.items():
         if t is None:  # no DAG, no twin: its own time only
-            print(f"{f.name:28} {med[f]:9.4f} {'-':>9} {'-':>7} {med[f] / med[empty]:8.1f}")
+            print(f"{f.name:28} {med[f] * 1000:9.2f} {'-':>9} {'-':>7} {med[f] / med[empty]:8.1f}")
             continue
         ratios[f.name] = med[f] / med[t]
-        print(f"{f.name:28} {med[f]:9.4f} {med[t]:9.4f} {ratios[f.name]:7.2f} {med[f] / med[empty]:8.1f}")
+        print(f"{f.name:28} {med[f] * 1000:9.2f} {med[t] * 1000:9.2f} {ratios[f.name]:7.2f} {med[f] / med[empty]:8.1f}")
     return ratios
 
 
