@@ -224,6 +224,69 @@ def use_spark_connect(on: bool) -> None:
         admin.request("DELETE", "connections/spark_connect")
 
 
+class SecondConnectServer:
+    """A Spark Connect server beside the stack's, started as the stack starts its own but with
+    ``conf`` over the jobs' defaults (settings a running server cannot change), on a port of its
+    own; ``point(True)`` sends the jobs to it (the ``spark_connect`` connection's port, changed as a
+    person would in the UI), ``point(False)`` back to the stack's."""
+
+    def __init__(self, conf: dict[str, str]):
+        import socket
+        import subprocess
+
+        from mlcycle.devstack import stack
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        env = stack.stack_env()
+        command = stack._commands(env)["spark-connect"]
+        command = [
+            f"spark.connect.grpc.binding.port={self.port}" if a.startswith("spark.connect.grpc.binding.port=") else a
+            for a in command
+        ]
+        extra = [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
+        command = [*command[:-1], *extra, command[-1]]  # the last --conf of a key wins
+        self.log = Path(env["MLCYCLE_HOME"]) / "logs" / "bench-second-connect.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 180
+        while not _answers(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"the second Spark Connect server did not start: {self.log}")
+            time.sleep(0.5)
+
+    def point(self, here: bool) -> None:
+        from mlcycle.devstack import stack
+
+        wanted = stack.connect_connection()
+        body = {"connection_id": wanted.pop("conn_id"), **wanted}
+        if here:
+            body["port"] = self.port
+        client().request("PATCH", "connections/spark_connect", json=body)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except Exception:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def hold_training(restore: bool = False) -> None:
     """No training starts during a measurement (monitoring may ask for one): pause its DAG; with
     ``restore``, unpause it again at the end if it was unpaused."""

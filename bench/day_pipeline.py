@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/day_pipeline.py [--repeat 5] [--preload on|off|both] [--engine connect|submit|both]
                                            [--gates one-pass|gx|both] [--side-by-side on|off|both]
+                                           [--codegen-cache ours|spark|both]
                                            [--home .mlcycle-bench] [--stop]
 
 On the embedded stack (started here by the project's launcher, with a champion made on the first
@@ -23,8 +24,12 @@ with the tasks' libraries preloaded in the scheduler (``mlcycle/orchestration/pr
 (``MLCYCLE_ONE_PASS_GATES=0``) and judged in one pass with its Data Docs page rendered from that
 verdict (``mlcycle.quality.by_day.gate_day``, the default); ``--side-by-side both`` with a job's
 independent Spark passes one after the other (``MLCYCLE_SIDE_BY_SIDE=0``) and side by side (the
-default: ``spark_jobs.common.side_by_side``: the raw datasets' gates, the monitor's passes). The
-scheduler is left with the defaults.
+default: ``spark_jobs.common.side_by_side``: the raw datasets' gates, the monitor's passes);
+``--codegen-cache both`` (on the Connect server) with Spark's own 100 generated classes kept per
+JVM and with the platform's room for 2,000 (``mlcycle.config.CODEGEN_CACHE``): a second Connect
+server, started beside the stack's with Spark's number, takes the days of the first setting (the
+``spark_connect`` connection pointed at it), so both servers stay warm from day to day. The
+scheduler and the connection are left with the defaults.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from datetime import date, timedelta
 import bench_stack
 
 ENGINES = {"connect": "on the Spark Connect server", "submit": "through spark-submit"}
+CODEGEN = {"ours": "room for 2,000 generated classes", "spark": "Spark's 100 generated classes"}
+SPARK_CODEGEN_CACHE = {"spark.sql.codegen.cache.maxEntries": "100"}  # Spark's own default
 GATES = {"one-pass": "gates in one pass", "gx": "gates validated by GX"}
 SIDE_BY_SIDE = {"on": "independent passes side by side", "off": "one pass after the other"}
 
@@ -72,8 +79,16 @@ def main(argv=None) -> None:
         default="on",
         help="a job's independent Spark passes side by side (the default), one after the other, or both in turn",
     )
+    parser.add_argument(
+        "--codegen-cache",
+        choices=["ours", "spark", "both"],
+        default="ours",
+        help="the Connect server keeps room for 2,000 generated classes (the default), Spark's 100, or both in turn",
+    )
     bench_stack.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.codegen_cache != "ours" and args.engine != "connect":
+        parser.error("--codegen-cache spark|both: with --engine connect (a server's setting)")
 
     admin = bench_stack.ready(args)
     from mlcycle.devstack import stack
@@ -83,15 +98,19 @@ def main(argv=None) -> None:
     engines = ["submit", "connect"] if args.engine == "both" else [args.engine]
     gates = ["gx", "one-pass"] if args.gates == "both" else [args.gates]
     sides = ["off", "on"] if args.side_by_side == "both" else [args.side_by_side]
-    modes = list(itertools.product(preloads, engines, gates, sides))
+    caches = ["spark", "ours"] if args.codegen_cache == "both" else [args.codegen_cache]
+    modes = list(itertools.product(preloads, engines, gates, sides, caches))
     summaries: dict[str, list] = {}
     current = None
+    second = bench_stack.SecondConnectServer(SPARK_CODEGEN_CACHE) if "spark" in caches else None
     try:
         # the modes of a comparison take turns, day by day, in an order that alternates between
         # rounds (A B, B A, ...), so the days' growing history and the machine's noise hit them alike
         for i in range(args.repeat):
-            for preload, engine, gate, side in modes if i % 2 == 0 else modes[::-1]:
+            for preload, engine, gate, side, cache in modes if i % 2 == 0 else modes[::-1]:
                 mode = f"preload {preload}, Spark jobs {ENGINES[engine]}, {GATES[gate]}, {SIDE_BY_SIDE[side]}"
+                if len(caches) > 1 or cache != "ours":
+                    mode += f", {CODEGEN[cache]}"
                 wanted = {
                     "preload": preload == "on",
                     "one_pass": gate == "one-pass",
@@ -100,6 +119,8 @@ def main(argv=None) -> None:
                 if bench_stack.scheduler_switches() != wanted:
                     bench_stack.restart_scheduler(**wanted)
                 bench_stack.use_spark_connect(engine == "connect")
+                if second is not None:
+                    second.point(cache == "spark")
                 if mode != current:
                     print(f"-- {mode}", flush=True)
                     current = mode
@@ -116,6 +137,9 @@ def main(argv=None) -> None:
                 )
     finally:
         bench_stack.use_spark_connect(True)
+        if second is not None:
+            second.point(False)
+            second.stop()
         switches = bench_stack.scheduler_switches()
         if not (switches["one_pass"] and switches["side_by_side"]):
             bench_stack.restart_scheduler(one_pass=True, side_by_side=True)

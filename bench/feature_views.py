@@ -33,9 +33,13 @@ def main(argv=None) -> int:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from mlcycle.config import CODEGEN_CACHE
+
     SparkSession.builder.master("local[2]").config("spark.sql.shuffle.partitions", "4").config(
         "spark.sql.session.timeZone", "UTC"
-    ).config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate()
+    ).config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config(
+        map=CODEGEN_CACHE
+    ).getOrCreate()
     from spark_jobs import features as job
     from spark_jobs import quality
     from spark_jobs.common import get_spark, overwrite_partitions

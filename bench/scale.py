@@ -78,6 +78,8 @@ def session(master: str, name: str):
     """The job's session; in-process (``--in-process``), the caller's session as it is."""
     from pyspark.sql import SparkSession
 
+    from mlcycle.config import CODEGEN_CACHE
+
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -89,6 +91,7 @@ def session(master: str, name: str):
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.log.level", "WARN")
+        .config(map=CODEGEN_CACHE)  # as the platform's sessions
     )
     if master.startswith("spark://"):
         builder = builder.config("spark.executor.memory", EXECUTOR_MEMORY).config("spark.executor.cores", "1")

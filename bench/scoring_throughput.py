@@ -61,6 +61,7 @@ def main(argv=None) -> None:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from mlcycle.config import CODEGEN_CACHE
     from mlcycle.serving.engine import Pipeline
     from mlcycle.specs import find_model, pipeline_module
     from spark_jobs.common import read_partitions
@@ -73,6 +74,7 @@ def main(argv=None) -> None:
         .appName("bench-scoring")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(args.cores * 2))
+        .config(map=CODEGEN_CACHE)  # as the platform's sessions
         .getOrCreate()
     )
     days = _days(args.data_root, args.train_days)

@@ -102,12 +102,21 @@ def next_day(ds: str) -> str:
     return (date.fromisoformat(ds) + timedelta(days=1)).isoformat()
 
 
+# Classes Spark generates for its queries, kept per JVM. Spark keeps 100; the features job of one
+# day alone generates about 120, so on a long-lived server (or any session running one job after
+# another) each is evicted before it is asked for again and every day compiles its code anew. With
+# room for every job's classes, a new day compiles only those whose constants changed
+# (bench/day_pipeline.py --codegen-cache both).
+CODEGEN_CACHE = {"spark.sql.codegen.cache.maxEntries": "2000"}
+
+
 def spark_conf() -> dict[str, str]:
     """Small defaults for one machine, the driver's JVM with the class-data archive of
     ``mlcycle.class_archive`` when there is one; a cluster overrides them through MLCYCLE_SPARK_CONF
     (``key=value,key=value``) without touching the DAGs."""
     conf = {
         "spark.sql.shuffle.partitions": "4",
+        **CODEGEN_CACHE,
         "spark.driver.memory": "2g",
         "spark.ui.enabled": "false",
         "spark.log.level": "WARN",

@@ -11,6 +11,8 @@ import time
 import pytest
 import short_jvm
 
+from mlcycle.config import CODEGEN_CACHE
+
 # py4j says goodbye at interpreter exit, after pytest has closed the streams it logs to.
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
@@ -90,6 +92,7 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.extraJavaOptions", short_jvm.OPTIONS)
+        .config(map=CODEGEN_CACHE)  # as the jobs' sessions (one test's classes reused by the next)
         .getOrCreate()
     )
     yield session

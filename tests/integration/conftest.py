@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import short_jvm
 
+from mlcycle.config import CODEGEN_CACHE
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -117,6 +119,7 @@ def connect_url(tmp_path_factory):
                 "spark.sql.shuffle.partitions=2",
                 "--conf",
                 "spark.ui.enabled=false",
+                *(arg for key, value in CODEGEN_CACHE.items() for arg in ("--conf", f"{key}={value}")),
                 "--conf",
                 f"spark.driver.extraJavaOptions={short_jvm.OPTIONS}",
                 "spark-internal",

@@ -117,6 +117,9 @@ def test_the_spark_connect_server_is_a_component_with_the_jobs_defaults_and_can_
     assert command[command.index("--class") + 1] == stack.CONNECT_SERVER
     assert "spark.connect.grpc.binding.port=15333" in command
     assert "spark.sql.shuffle.partitions=8" in command  # a cluster's overrides reach the server too
+    # room for the classes of every job it runs (the features job of a day alone generates more than
+    # Spark's 100): one day's code is reused by the next
+    assert "spark.sql.codegen.cache.maxEntries=2000" in command
     assert "spark-connect" in stack.components()
     assert stack.connect_connection() == {
         "conn_id": "spark_connect",
