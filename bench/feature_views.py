@@ -6,7 +6,9 @@ written at all, interleaved in each round.
 
 The data root gets the first ``--days`` days of 2013 landed and gated once (kept for a rerun); the
 day measured is the last of them, with its history. A ``local[2]`` session with the stack's shuffle
-partitions (4). Medians over the rounds, with the extra time of each way of writing.
+partitions (4) and the platform's room for generated classes (``mlcycle.config.CODEGEN_CACHE``).
+Medians over the rounds, with the extra time of each way of writing, and how many classes Spark
+compiled for a run of the job (its code generator's own count).
 """
 
 from __future__ import annotations
@@ -63,15 +65,18 @@ def main(argv=None) -> int:
 
     ways = {"one write": job.write_views, "one write per view": per_view, "none": lambda *a: None}
     seconds: dict[str, list[float]] = {way: [] for way in ways}
+    compiled = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    classes: list[int] = []
     for _ in range(args.warm_ups):
         job.features_of_day(spark, root, days[-1])  # imports, the first gate
     try:
         for round_ in range(args.rounds):
             for way, write in ways.items():
                 job.write_views = write
-                began = time.perf_counter()
+                before, began = compiled.getCount(), time.perf_counter()
                 job.features_of_day(spark, root, days[-1])
                 seconds[way].append(time.perf_counter() - began)
+                classes.append(compiled.getCount() - before)
             print(
                 f"round {round_ + 1}/{args.rounds}: "
                 + ", ".join(f"{w} {s[-1]:.2f} s" for w, s in seconds.items())
@@ -83,6 +88,7 @@ def main(argv=None) -> int:
     for way in ways:
         extra = median[way] - median["none"]
         print(f"  views {way:20} {median[way]:6.2f} s  (+{extra:.2f} s, {median[way] / median['none']:.2f}x)")
+    print(f"classes compiled per run: median {statistics.median(classes):.0f} (first run {classes[0]})")
     return 0
 
 
