@@ -140,6 +140,19 @@ def champion_version(client, model_name: str) -> str | None:
 
 
 def train(args) -> str:
+    """Train, judge and log a challenger (``_train``), then let go of what it cached: a session's
+    cache belongs to its engine, and a long-lived Spark Connect server keeps what a job left
+    there after the job has gone: the training days' frames, held in memory and listed again
+    each time a job writes the features they were read from."""
+    cached: list = []
+    try:
+        return _train(args, cached)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+
+
+def _train(args, cached: list) -> str:
     import mlflow
     import pyspark
     from mlflow.models import infer_signature
@@ -183,6 +196,7 @@ def train(args) -> str:
     )
     train_df = features.where(F.col("ds").isin(train_days)).cache()
     val_df = features.where(F.col("ds").isin(val_days)).cache()
+    cached += [train_df, val_df]
     train_rows, val_rows = train_df.count(), val_df.count()
     if train_rows == 0 or val_rows == 0:
         raise ValueError(
@@ -247,6 +261,7 @@ def train(args) -> str:
             | {"best_candidate": best_index}
         )
         challenger_val = best.transform(val_df).cache()
+        cached.append(challenger_val)
         val_scores, challenger_slices = scores(challenger_val, model)
         mlflow.log_metrics(
             {

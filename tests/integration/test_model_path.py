@@ -224,8 +224,11 @@ def test_model_path(spark, data_root, mlflow_server, tmp_path, monkeypatch, caps
     assert f"raw_flights gate missing for {DAYS[2]}" in output
     assert client.get_experiment_by_name(MODEL) is None
 
-    # 1. First training: no champion yet.
+    # 1. First training: no champion yet. It leaves nothing in the engine's cache, which a
+    # long-lived Connect server shares between every job it runs.
+    spark.catalog.clearCache()
     run_1 = train(capsys, data_root, "manual__2013-01-05")
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
     assert registry.find_training_run(uri, MODEL, "manual__2013-01-05") == run_1
     data = client.get_run(run_1).data
     assert data.metrics["train_rows"] > 0 and data.metrics["val_rows"] > 0
