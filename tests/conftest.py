@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import short_jvm
@@ -44,15 +45,80 @@ def pytest_xdist_make_scheduler(config, log):
 SMOKE_SECONDS = "benchmark smoke run seconds"
 
 
+class MachineLock:
+    """A benchmark is timed with nothing else running, and so is its smoke run: under ``pytest -n``
+    (``make test``'s first tier) each test of a worker holds the machine shared, and a smoke run
+    holds it alone, the other worker waiting between two tests until it ends. A second lock lets
+    no test start while a smoke run waits for the tests running to end (no smoke run waits for
+    ever behind a stream of them). Without xdist (one test at a time) it does nothing."""
+
+    def __init__(self):
+        self.files = None
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:  # the workers are children of the run's controller: its pid names the run
+            import tempfile
+
+            base = Path(tempfile.gettempdir()) / f"mlcycle-tests-{os.getppid()}"
+            self.files = {k: open(f"{base}.{k}.lock", "a+") for k in ("gate", "machine")}  # noqa: SIM115
+
+    def _flock(self, name: str, how: int) -> None:
+        import fcntl
+
+        fcntl.flock(self.files[name], how)
+
+    @contextlib.contextmanager
+    def shared(self):
+        if self.files is None:
+            yield
+            return
+        import fcntl
+
+        self._flock("gate", fcntl.LOCK_SH)  # no smoke run is waiting
+        self._flock("machine", fcntl.LOCK_SH)
+        self._flock("gate", fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            self._flock("machine", fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def alone(self):
+        """Inside ``shared`` (the test's own hold is let go while it waits, and taken back)."""
+        if self.files is None:
+            yield
+            return
+        import fcntl
+
+        self._flock("machine", fcntl.LOCK_UN)
+        self._flock("gate", fcntl.LOCK_EX)
+        self._flock("machine", fcntl.LOCK_EX)
+        self._flock("gate", fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            self._flock("machine", fcntl.LOCK_SH)  # a downgrade: no one else got in between
+
+
+MACHINE = MachineLock()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with MACHINE.shared():  # the test's set-up (a session fixture it is the first to ask for), call, teardown
+        return (yield)
+
+
 @pytest.fixture
 def smoke_run(record_property):
-    """``with smoke_run(): ...`` around a benchmark's smoke run: its wall time is recorded."""
+    """``with smoke_run(): ...`` around a benchmark's smoke run: it runs with the machine to itself
+    (``MachineLock``), and its wall time is recorded."""
 
     @contextlib.contextmanager
     def timed():
-        began = time.monotonic()
-        yield
-        record_property(SMOKE_SECONDS, round(time.monotonic() - began, 1))
+        with MACHINE.alone():
+            began = time.monotonic()
+            yield
+            record_property(SMOKE_SECONDS, round(time.monotonic() - began, 1))
 
     return timed
 

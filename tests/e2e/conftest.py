@@ -93,7 +93,9 @@ def stack(stack_home):
     try:
         yield launcher.stack_env()
     finally:
-        launcher.stop()
+        # the stack is thrown away: a component still busy at the end is not given the 30 s a
+        # user's stop gives it to finish (the tier's teardown took the whole 30 s in half the runs)
+        launcher.stop(timeout=5)
 
 
 def _login(stack, user: str):
