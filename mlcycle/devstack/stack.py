@@ -612,11 +612,13 @@ def stop(timeout: float = 30) -> list[str]:
     while time.monotonic() < deadline and any(_pid(name) is not None for name in running):
         time.sleep(0.2)
     for name, pid in running.items():
-        if _pid(name) is not None:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        # the whole group, even when its first process has ended: a process it started and
+        # left behind (the scheduler's executor workers, which ignore SIGTERM when the scheduler
+        # is gone) would hold its memory for ever
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         _pid_file(name).unlink(missing_ok=True)
     return [name for name in reversed(COMPONENTS) if name in running]
 

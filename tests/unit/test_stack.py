@@ -157,3 +157,36 @@ def test_a_failed_migration_stops_what_started_beside_it_so_the_next_start_is_fr
         stack.start()
     assert sorted(started) == sorted(n for n in ("mlflow", "spark-connect") if n in stack.components())
     assert all(stack._pid(name) is None for name in stack.COMPONENTS)
+
+
+def test_stop_leaves_no_process_a_component_started_behind(home, monkeypatch):
+    """A component whose first process ends on SIGTERM but leaves a child that ignores it (as the
+    scheduler's executor workers may): stopping the stack ends the child too."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    child_pid = home / "child.pid"
+    ignoring = (  # the child says it is there once it ignores SIGTERM
+        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"open({str(child_pid)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    )
+    script = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {ignoring!r}]); time.sleep(120)"
+    leader = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    pid_file = stack._pid_file("serving")
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(leader.pid))
+    for _ in range(100):
+        if child_pid.exists() and child_pid.read_text():
+            break
+        time.sleep(0.05)
+    child = int(child_pid.read_text())
+
+    assert stack.stop(timeout=5) == ["serving"]
+    leader.wait(timeout=5)
+    for _ in range(50):  # the child, reparented, is reaped by whoever adopted it
+        if not os.path.exists(f"/proc/{child}") or stack._is_zombie(child):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{child}") or stack._is_zombie(child)
