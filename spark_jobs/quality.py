@@ -81,7 +81,6 @@ class RawVerdict:
     quarantine: str | None = None
     quarantine_rules: dict = field(default_factory=dict)
     kept: object = None  # the kept rows (a DataFrame) when the file could be read
-    cached: object = None  # the judged rows, cached while the day is gated
 
     @property
     def gate(self) -> str:
@@ -129,8 +128,10 @@ def _missing(path: str, dataset: str, ds: str) -> dict:
     }
 
 
-def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None) -> RawVerdict:
-    """Check, split and judge one dataset of one day; writes its quarantine partition."""
+def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None, cached=None) -> RawVerdict:
+    """Check, split and judge one dataset of one day; writes its quarantine partition. The judged
+    rows are cached while the day is gated and added to ``cached`` (a list) at once, for the
+    caller to let go of whatever happens after."""
     from pyspark.sql import functions as F
 
     usecase = usecase or find_usecase()
@@ -169,6 +170,8 @@ def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None) -> 
     }
     judged = split_rows(code.read_raw(spark, source, schema), row_rules(suite), parameters)
     judged = judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")).cache()
+    if cached is not None:
+        cached.append(judged)
     totals = judged.agg(F.count(F.lit(1)).alias("rows"), F.sum(QUARANTINED).alias("quarantined")).first()
     rows, quarantined = int(totals["rows"]), int(totals["quarantined"] or 0)
     per_rule = {
@@ -221,7 +224,6 @@ def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None) -> 
         quarantine=quarantine,
         quarantine_rules=dict(sorted(per_rule.items())),
         kept=judged.where(F.col(QUARANTINED) == 0).drop(FAILURES, QUARANTINED),
-        cached=judged,
     )
 
 
@@ -230,14 +232,15 @@ def validate_day(spark, data_root: str, ds: str, usecase=None) -> list[RawVerdic
     side) only if all pass."""
     usecase = usecase or find_usecase()
     code = usecase.code_module()
-    verdicts = side_by_side(
-        *[
-            lambda dataset=dataset: gate_dataset(spark, data_root, dataset, ds, usecase)
-            for dataset in usecase.datasets
-        ]
-    )
-    held = [v for v in verdicts if not v.result.success]
+    cached: list = []
     try:
+        verdicts = side_by_side(
+            *[
+                lambda dataset=dataset: gate_dataset(spark, data_root, dataset, ds, usecase, cached)
+                for dataset in usecase.datasets
+            ]
+        )
+        held = [v for v in verdicts if not v.result.success]
         if not held:
             side_by_side(
                 *[
@@ -249,10 +252,10 @@ def validate_day(spark, data_root: str, ds: str, usecase=None) -> list[RawVerdic
             )
     finally:
         # A cached scan is matched by its plan, not by the file's content: a session that gates
-        # the same path again (a rerun after a fix) must read the file anew.
-        for verdict in verdicts:
-            if verdict.cached is not None:
-                verdict.cached.unpersist()
+        # the same path again (a rerun after a fix) must read the file anew, also after a gate
+        # that failed half way (its own error or the other dataset's).
+        for frame in cached:
+            frame.unpersist()
     for verdict in verdicts:
         write_result(verdict.result, result_path(data_root, verdict.gate, ds), **verdict.record())
     if held:
@@ -281,7 +284,9 @@ def _same_file(path: str) -> str:
     return local if "://" in local else os.path.abspath(local)
 
 
-def gate_days(spark, data_root: str, dataset: str, days: list[str], usecase) -> dict[str, RawVerdict]:
+def gate_days(
+    spark, data_root: str, dataset: str, days: list[str], usecase, cached=None
+) -> dict[str, RawVerdict]:
     """``gate_dataset`` for many days: every file is checked as bytes, the readable ones are read
     in one scan, split by the row rules, and the suite's batch rules judge every day in one pass
     (``mlcycle.quality.by_day``); days in order, so a day's volume band comes from the days before
@@ -335,6 +340,8 @@ def gate_days(spark, data_root: str, dataset: str, days: list[str], usecase) -> 
     raw = code.read_raw(spark, [sources[ds] for ds in readable], schema).withColumn("ds", day_of_file)
     judged = split_rows(raw, row_rules(suite), {})
     judged = judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")).cache()
+    if cached is not None:  # as in gate_dataset
+        cached.append(judged)
     measured = measure_days(
         judged,
         suite,
@@ -420,7 +427,7 @@ def gate_days(spark, data_root: str, dataset: str, days: list[str], usecase) -> 
             delete_partition(spark, data_root, f"quarantine/{dataset}", ds)
     kept = judged.where(F.col(QUARANTINED) == 0).drop(FAILURES, QUARANTINED)
     for ds in readable:
-        verdicts[ds].kept, verdicts[ds].cached = kept, judged
+        verdicts[ds].kept = kept
     return verdicts
 
 
@@ -434,33 +441,34 @@ def validate_days(spark, data_root: str, days: list[str], usecase=None) -> dict[
     usecase = usecase or find_usecase()
     code = usecase.code_module()
     datasets = list(usecase.datasets)
-    gated = dict(
-        zip(
-            datasets,
-            side_by_side(
-                *[
-                    lambda dataset=dataset: gate_days(spark, data_root, dataset, days, usecase)
-                    for dataset in datasets
-                ]
-            ),
-            strict=True,
-        )
-    )
-    by_day = {ds: [gated[dataset][ds] for dataset in datasets] for ds in days}
-    good = [ds for ds, verdicts in by_day.items() if all(v.result.success for v in verdicts)]
-
-    def write(dataset: str) -> None:
-        kept = gated[dataset][good[0]].kept.where(F.col("ds").isin(good))
-        overwrite_partitions(code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}")
-
+    cached: list = []  # as in validate_day
     try:
+        gated = dict(
+            zip(
+                datasets,
+                side_by_side(
+                    *[
+                        lambda dataset=dataset: gate_days(spark, data_root, dataset, days, usecase, cached)
+                        for dataset in datasets
+                    ]
+                ),
+                strict=True,
+            )
+        )
+        by_day = {ds: [gated[dataset][ds] for dataset in datasets] for ds in days}
+        good = [ds for ds, verdicts in by_day.items() if all(v.result.success for v in verdicts)]
+
+        def write(dataset: str) -> None:
+            kept = gated[dataset][good[0]].kept.where(F.col("ds").isin(good))
+            overwrite_partitions(
+                code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}"
+            )
+
         if good:
             side_by_side(*[lambda dataset=dataset: write(dataset) for dataset in datasets])
     finally:
-        for verdicts in gated.values():
-            cached = {id(v.cached): v.cached for v in verdicts.values() if v.cached is not None}
-            for frame in cached.values():
-                frame.unpersist()
+        for frame in cached:
+            frame.unpersist()
     for verdicts in by_day.values():
         for verdict in verdicts:
             write_result(verdict.result, result_path(data_root, verdict.gate, verdict.ds), **verdict.record())

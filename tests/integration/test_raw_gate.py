@@ -480,3 +480,30 @@ def test_a_failed_write_leaves_the_previous_partition(root, spark, good):
     assert_unchanged(root, good)  # every row of every day, not only the day's keys
     leftovers = [p.name for p in (root / dataset).iterdir() if not p.name.startswith(("ds=", "_", "."))]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("job", ["day", "range"])
+def test_a_gate_that_fails_half_way_leaves_no_rows_cached(root, spark, good, monkeypatch, job):
+    """A gate that raises once it has read and cached its rows (here the weather's judgement, in
+    the day's job and in a range's) lets go of what every dataset cached, the flights' too: on a
+    long-lived session (the stack's Connect server) a cached scan would answer a rerun after a
+    fix with the rows of the file as it was."""
+    from mlcycle.quality import by_day
+
+    # the day's job judges with the gate_day it imported; a range's imports measure_days when it runs
+    judge, where = ("gate_day", validate_raw) if job == "day" else ("measure_days", by_day)
+    real = getattr(by_day, judge)
+
+    def failing(*args, **kwargs):
+        if kwargs["name"] == "raw_weather":
+            raise RuntimeError("the gate's judgement failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(where, judge, failing)
+    spark.catalog.clearCache()
+    cache = spark._jsparkSession.sharedState().cacheManager()
+    days = ["--ds", DS] if job == "day" else ["--start", TRAILING[0], "--end", DS]
+    with pytest.raises(RuntimeError, match="judgement failed"):
+        validate_raw.main([*days, "--data-root", str(root)])
+    assert cache.isEmpty()
+    assert_unchanged(root, good)
