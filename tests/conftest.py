@@ -54,12 +54,18 @@ class MachineLock:
 
     def __init__(self):
         self.files = None
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
-        if worker:  # the workers are children of the run's controller: its pid names the run
-            import tempfile
+        if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers are children of the run's controller
+            self.files = {k: open(path, "a+") for k, path in self.paths(os.getppid()).items()}  # noqa: SIM115
 
-            base = Path(tempfile.gettempdir()) / f"mlcycle-tests-{os.getppid()}"
-            self.files = {k: open(f"{base}.{k}.lock", "a+") for k in ("gate", "machine")}  # noqa: SIM115
+    @staticmethod
+    def paths(controller: int) -> dict[str, Path]:
+        """The run's two lock files, named by its controller's pid."""
+        import tempfile
+
+        return {
+            k: Path(tempfile.gettempdir()) / f"mlcycle-tests-{controller}.{k}.lock"
+            for k in ("gate", "machine")
+        }
 
     def _flock(self, name: str, how: int) -> None:
         import fcntl
@@ -100,6 +106,13 @@ class MachineLock:
 
 
 MACHINE = MachineLock()
+
+
+def pytest_unconfigure(config):
+    """The run's lock files go with it (the controller's end, once its workers have ended)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        for path in MachineLock.paths(os.getpid()).values():
+            path.unlink(missing_ok=True)
 
 
 @pytest.hookimpl(wrapper=True)
