@@ -92,16 +92,14 @@ chromium-ready:
 #   own Spark session: no module shares state with another, a module's tests stay in one process, in
 #   order, and the many small unit modules fill the gaps the integration modules leave. The longest
 #   integration modules go first (a module of few long tests would otherwise wait behind one of many
-#   quick ones), the benchmarks' smoke runs right after the first two of them (on a JVM that has
-#   run Spark jobs already, as the session of a benchmark's later rounds has), the unit modules
-#   last, to fill the ends.
+#   quick ones), the unit modules last, to fill the ends.
 # - e2e: the embedded stack and the tests that drive it, once Chromium is there (installed in the
 #   background while the first tier runs).
 # One after the other, not side by side: the end-to-end tier waits on the stack's processes, and
 # beside the other tier it took twice its time alone (1064 s against 550 s), more than the other
 # tier's whole run (312 s alone) saves.
 # The venv and the Debian packages are set up side by side (-j2).
-LONG_FIRST := $(addprefix tests/integration/test_,raw_gate.py range_jobs.py bench_scale_smoke.py bench_smoke.py on_spark_connect.py model_path.py second_model.py)
+LONG_FIRST := $(addprefix tests/integration/test_,bench_scale_smoke.py bench_smoke.py raw_gate.py range_jobs.py on_spark_connect.py model_path.py second_model.py)
 FIRST_TIER := $(LONG_FIRST) $(filter-out $(LONG_FIRST),$(sort $(wildcard tests/integration/test_*.py))) tests/unit tests/dags
 test: ## Set up and run every test tier (unit, dags, integration, e2e)
 	@$(MAKE) --no-print-directory -j2 $(ARCHIVE) system-packages
