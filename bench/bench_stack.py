@@ -388,6 +388,12 @@ def run_day(admin, kind: str, day: str) -> dict:
             "scoring": ts(scoring["end_date"]) - ts(scoring["queued_at"]),
             "monitoring": ts(monitoring["end_date"]) - ts(monitoring["queued_at"]),
         },
+        # the scheduler's share before a run's first task: from the run queued to the run started
+        "waits": {
+            "data": ts(data["start_date"]) - ts(data["queued_at"]),
+            "scoring": ts(scoring["start_date"]) - ts(scoring["queued_at"]),
+            "monitoring": ts(monitoring["start_date"]) - ts(monitoring["queued_at"]),
+        },
     }
 
 

@@ -85,6 +85,14 @@ def test_day_pipeline_takes_a_day_through_the_real_chain_and_its_twin(
     assert line, printed
     real, spark, twin, ratio = map(float, line.groups())
     assert 0 < spark < real and twin > 0 and abs(ratio - real / twin) < 0.02 * ratio  # of rounded figures
+    # where a run's time goes: the scheduler's wait before its first task is part of it
+    runs = {
+        (m[1], m[2]): (float(m[3]), float(m[4]))
+        for m in re.finditer(r"^  (data|scoring|monitoring) run, queued to (end|started)\s+([\d.]+)\s+([\d.]+)$", printed, re.M)
+    }
+    parts = ("data", "scoring", "monitoring")
+    assert set(runs) == {(p, e) for p in parts for e in ("end", "started")}, printed
+    assert all(runs[(p, "started")][k] <= runs[(p, "end")][k] for p in parts for k in (0, 1)), runs
     # the real day went through the chain: its partition, the champion's predictions, its monitoring
     assert all(
         _written(stack, table, DAY)
