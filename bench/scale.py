@@ -3,7 +3,7 @@ features over the year, training on a quarter and scoring a month, on Spark in l
 standalone cluster of one and of two workers, and the same features in pandas and in Polars.
 
     .venv/bin/python bench/scale.py --source DIR --work DIR [--sizes 1 10 30] [--engines ...]
-        [--jobs features training scoring] [--repeat 1] [--timeout 3600]
+        [--jobs features training scoring] [--repeat 1] [--timeout 3600] [--forest full|smallest]
 
 ``--source`` is a data root holding the validated year (``validated/flights``,
 ``validated/weather``, ``reference/planes``); with ``--make-source`` it is made first, the way the
@@ -20,7 +20,8 @@ processes of their own):
   same table (``bench/pandas_features.py``, ``bench/polars_features.py``), read from and written to
   the same parquet. The first Spark engine's table of a size is what training and scoring read;
   pandas' and Polars' tables are compared with it: all of it at size 1, a sample of days above.
-- training: the production pipeline of the air_time model (its deeper forest) on ``--train``;
+- training: the production pipeline of the air_time model (its deeper forest; ``--forest smallest``:
+  its smallest grid's, for a smoke run) on ``--train``;
 - scoring: that model on ``--score``, written as the scoring job's rows (``label_predictions``).
 
 Engines: ``spark-local`` (``local[2]``: driver and executors one JVM), ``spark-2-workers`` and
@@ -52,6 +53,9 @@ JOBS = ("features", "training", "scoring")
 SPARK_ENGINES = ("spark-local", "spark-2-workers", "spark-1-worker")
 ENGINES = (*SPARK_ENGINES, "pandas", "polars")
 WORKERS = {"spark-2-workers": 2, "spark-1-worker": 1}
+# The forest trained: the model's deeper one (its full grid's; its 20 trees), or its smallest grid's
+# (5 trees of depth 4), which a smoke run trains: the same pipeline, a fraction of the trees.
+FORESTS = {"full": {"numTrees": 20, "maxDepth": 10}, "smallest": {"numTrees": 5, "maxDepth": 4}}
 EXECUTOR_MEMORY = "6g"  # each worker's executor (one core)
 LOCAL_DRIVER_MEMORY = "12g"  # local mode: the driver's JVM holds the executors
 FLIGHT_COLUMNS = [
@@ -162,7 +166,8 @@ def spark_job(args, k: int, engine: str, job: str, master: str) -> dict:
             train = train.where(F.col(model_spec.label).isNotNull())
             pipeline = pipeline_module(model_spec).make_pipeline(model_spec)
             forest = pipeline.getStages()[-1]
-            forest.setMaxDepth(10).setMinInstancesPerNode(5)  # the deeper forest of its grid
+            forest.setNumTrees(FORESTS[args.forest]["numTrees"])
+            forest.setMaxDepth(FORESTS[args.forest]["maxDepth"]).setMinInstancesPerNode(5)
             # A tree needs a bin per value of a categorical feature: the model's 160 cover the real
             # year's carriers and airports, not those of ten or thirty times as many airlines.
             categorical = [c for c in model_spec.features if c in model_spec.usecase.categorical]
@@ -256,6 +261,7 @@ def measure_here(args, k: int, engine: str, job: str) -> dict:
         done.set()
         sampler.join()
     record = {"size": k, "engine": engine, "job": job, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record["forest"] = args.forest
     record.update(driver_mb=round(peaks.get("driver", 0) / 2**20), executor_mb=None, status="ok", **result)
     return record
 
@@ -266,7 +272,7 @@ def measure(args, k: int, engine: str, job: str, master: str) -> dict:
         return measure_here(args, k, engine, job)
     cmd = [sys.executable, __file__, "--job", job, "--engine", engine, "--sizes", str(k), "--master", master]
     cmd += ["--source", args.source, "--work", args.work, "--year", *args.year]
-    cmd += ["--train", *args.train, "--score", *args.score]
+    cmd += ["--train", *args.train, "--score", *args.score, "--forest", args.forest]
     log = Path(args.work) / "logs" / f"x{k}-{engine}-{job}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     peaks: dict[str, float] = {}
@@ -286,6 +292,7 @@ def measure(args, k: int, engine: str, job: str, master: str) -> dict:
             time.sleep(0.2)
     out = proc.stdout.read()
     record = {"size": k, "engine": engine, "job": job, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record["forest"] = args.forest
     executors = [v for key, v in peaks.items() if key.startswith("executor")]
     record["driver_mb"] = round(peaks.get("driver", 0) / 2**20)
     record["executor_mb"] = round(max(executors) / 2**20) if executors else None
@@ -467,6 +474,13 @@ def main(argv=None) -> None:
         help="run spark-local's jobs on this process's session, one after the other, their memory "
         "this process's (a smoke run: no JVM start per job, the figures not those of a fresh process)",
     )
+    parser.add_argument(
+        "--forest",
+        choices=list(FORESTS),
+        default="full",
+        help="the forest trained and scored with: the model's deeper one (20 trees of depth 10) or "
+        "its smallest grid's (5 trees of depth 4: a smoke run)",
+    )
     parser.add_argument("--job", choices=JOBS, help=argparse.SUPPRESS)
     parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--master", default="local[2]", help=argparse.SUPPRESS)
@@ -532,6 +546,12 @@ def main(argv=None) -> None:
                 else:
                     print(f"{engine} x{k}: kept, compared once a Spark engine has made the table of x{k}")
     results = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]
+    # training and scoring figures of this run's forest only (records before the option: the full one)
+    results = [
+        r for r in results if r["job"] == "features" or r.get("forest", "full") == args.forest
+    ]
+    if args.forest != "full":
+        print(f"\ntraining and scoring with the {args.forest} forest: {FORESTS[args.forest]}")
     sizes = {}
     for k in {r["size"] for r in results}:
         found = Path(args.work) / f"x{k}" / "sizes.json"

@@ -22,7 +22,8 @@ def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
     spark, tmp_path, capsys, smoke_run
 ):
     """A "year" of two days, landed and gated by the range gate, made twice its traffic; features
-    in Spark, pandas and Polars (compared row for row), training on the first day, scoring the second."""
+    in Spark, pandas and Polars (compared row for row), training on the first day (the model's
+    smallest forest: the same pipeline), scoring the second."""
     from spark_jobs import quality
     from spark_jobs.flights.replay import land_days, load_reference
 
@@ -35,7 +36,7 @@ def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
         scale.main([
             "--source", str(source), "--work", str(work), "--sizes", "2",
             "--engines", "spark-local", "pandas", "polars", "--year", days[0], days[-1],
-            "--train", days[0], days[0], "--score", days[1], days[1], "--in-process",
+            "--train", days[0], days[0], "--score", days[1], days[1], "--in-process", "--forest", "smallest",
         ])  # fmt: skip
     printed = capsys.readouterr().out
     assert spark.range(3).count() == 3  # the test session is still up
@@ -55,3 +56,10 @@ def test_scale_builds_trains_and_scores_a_scaled_year_and_the_engines_agree(
     assert done[("spark-local", "scoring")]["rows"] == scored
     assert "pandas x2: the same table as Spark's on 2 days" in printed
     assert "polars x2: the same table as Spark's on 2 days" in printed
+    assert "training and scoring with the smallest forest" in printed
+    assert {done[(e, j)]["forest"] for e, j in done} == {"smallest"}
+    # the forest trained is the smallest one: 5 trees of depth 4
+    from pyspark.ml import PipelineModel
+
+    forest = PipelineModel.load(str(work / "x2" / "out" / "spark-local" / "model")).stages[-1]
+    assert (forest.getNumTrees, forest.getOrDefault("maxDepth")) == (5, 4)
