@@ -1,20 +1,26 @@
 """What publishing a day's feature views costs the features job: ``features_of_day`` with the views
 written in one write (as the job does), written one write per view (as it first did), and not
-written at all, interleaved in each round.
+written at all, interleaved in each round; and (``--keep both``) what the job keeps its views and
+rows in for their second reads: a local checkpoint (``spark_jobs.common.kept``, as the job does) or
+a cache unpersisted at the end (as it did before), taking turns within each round.
 
     .venv/bin/python bench/feature_views.py --data-root /tmp/feature-views --rounds 5
+        [--keep checkpoint|cache|both] [--remote sc://127.0.0.1:15202]
 
 The data root gets the first ``--days`` days of 2013 landed and gated once (kept for a rerun); the
 day measured is the last of them, with its history. A ``local[2]`` session with the stack's shuffle
-partitions (4) and the platform's room for generated classes (``mlcycle.config.CODEGEN_CACHE``).
-Medians over the rounds, with the extra time of each way of writing, and how many classes Spark
-compiled for a run of the job (its code generator's own count).
+partitions (4) and the platform's room for generated classes (``mlcycle.config.CODEGEN_CACHE``), or
+with ``--remote`` a session on a Spark Connect server (a stack's: ``mlcycle stack`` starts one on
+port 15202), a new one for every run of the job, as every task has. Medians over the rounds, with the
+extra time of each way of writing, and (local) how many classes Spark compiled for a run of the
+job (its code generator's own count).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import statistics
 import sys
 import time
@@ -30,6 +36,13 @@ def main(argv=None) -> int:
     parser.add_argument("--days", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warm-ups", type=int, default=1, help="untimed runs of the job first")
+    parser.add_argument(
+        "--keep",
+        choices=["checkpoint", "cache", "both"],
+        default="checkpoint",
+        help="what the job keeps its views and rows in: a local checkpoint (the job's), a cache, or both in turn",
+    )
+    parser.add_argument("--remote", help="a Spark Connect server (sc://host:port) instead of local[2]")
     args = parser.parse_args(argv)
 
     from pyspark.sql import SparkSession
@@ -37,18 +50,22 @@ def main(argv=None) -> int:
 
     from mlcycle.config import CODEGEN_CACHE
 
-    SparkSession.builder.master("local[2]").config("spark.sql.shuffle.partitions", "4").config(
-        "spark.sql.session.timeZone", "UTC"
-    ).config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config(
-        map=CODEGEN_CACHE
-    ).getOrCreate()
+    if args.remote:
+        os.environ["SPARK_REMOTE"] = args.remote  # the jobs' sessions (spark_jobs.common.get_spark)
+    else:
+        SparkSession.builder.master("local[2]").config("spark.sql.shuffle.partitions", "4").config(
+            "spark.sql.session.timeZone", "UTC"
+        ).config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config(
+            map=CODEGEN_CACHE
+        ).getOrCreate()
     from spark_jobs import features as job
     from spark_jobs import quality
-    from spark_jobs.common import get_spark, overwrite_partitions
+    from spark_jobs.common import get_spark, kept, overwrite_partitions
     from spark_jobs.flights.replay import land_day, load_reference
 
     spark = get_spark("bench-feature-views")
-    spark.sparkContext.setLogLevel("ERROR")
+    if not args.remote:
+        spark.sparkContext.setLogLevel("ERROR")
     root = str(Path(args.data_root).resolve())
     days = [(dt.date(2013, 1, 1) + dt.timedelta(days=d)).isoformat() for d in range(args.days)]
     if not (Path(root) / "validated" / "flights" / f"ds={days[-1]}").is_dir():
@@ -64,35 +81,74 @@ def main(argv=None) -> int:
             overwrite_partitions(view.coalesce(1), data_root, f"bench_views_per_view/{name}")
 
     ways = {"one write": job.write_views, "one write per view": per_view, "none": lambda *a: None}
-    seconds: dict[str, list[float]] = {way: [] for way in ways}
-    compiled = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    keeps = ["checkpoint", "cache"] if args.keep == "both" else [args.keep]
+    seconds: dict[tuple[str, str], list[float]] = {(k, way): [] for k in keeps for way in ways}
+    compiled = (
+        None if args.remote else spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    )
+    count = (lambda: 0) if compiled is None else compiled.getCount
     classes: list[int] = []
     first = None  # classes compiled by the session's first run of the job (a warm-up's, if any)
+
+    def run(keep: str) -> None:
+        """The job once, its views and rows kept as ``keep`` says; a run on a server in a session
+        of its own, as a task's."""
+        cached: list = []
+
+        def cache(df):
+            cached.append(df.cache())
+            return cached[-1]
+
+        session = get_spark("bench-feature-views") if args.remote else spark
+        try:
+            job.features_of_day(session, root, days[-1], hold=kept if keep == "checkpoint" else cache)
+        finally:
+            for df in cached:  # as the job did, at its end
+                df.unpersist()
+            if args.remote:
+                session.stop()
+
     for _ in range(args.warm_ups):
-        before = compiled.getCount()
-        job.features_of_day(spark, root, days[-1])  # imports, the first gate
-        first = compiled.getCount() - before if first is None else first
+        before = count()
+        run(keeps[0])  # imports, the first gate
+        first = count() - before if first is None else first
     try:
         for round_ in range(args.rounds):
-            for way, write in ways.items():
-                job.write_views = write
-                before, began = compiled.getCount(), time.perf_counter()
-                job.features_of_day(spark, root, days[-1])
-                seconds[way].append(time.perf_counter() - began)
-                classes.append(compiled.getCount() - before)
+            for keep in keeps if round_ % 2 == 0 else keeps[::-1]:
+                for way, write in ways.items():
+                    job.write_views = write
+                    before, began = count(), time.perf_counter()
+                    run(keep)
+                    seconds[(keep, way)].append(time.perf_counter() - began)
+                    classes.append(count() - before)
             print(
                 f"round {round_ + 1}/{args.rounds}: "
-                + ", ".join(f"{w} {s[-1]:.2f} s" for w, s in seconds.items())
+                + ", ".join(f"{' '.join(key) if len(keeps) > 1 else key[1]} {s[-1]:.2f} s" for key, s in seconds.items())
             )
     finally:
         job.write_views = ways["one write"]  # the job as it was (run in-process, its caller goes on)
-    median = {way: statistics.median(s) for way, s in seconds.items()}
-    print(f"\nfeatures_of_day {days[-1]} ({args.days - 1} days of history), medians of {args.rounds} rounds:")
-    for way in ways:
-        extra = median[way] - median["none"]
-        print(f"  views {way:20} {median[way]:6.2f} s  (+{extra:.2f} s, {median[way] / median['none']:.2f}x)")
-    first = classes[0] if first is None else first
-    print(f"classes compiled per run: median {statistics.median(classes):.0f} (first run {first})")
+    median = {key: statistics.median(s) for key, s in seconds.items()}
+    where = f"on {args.remote}" if args.remote else "on local[2]"
+    for keep in keeps:
+        print(
+            f"\nfeatures_of_day {days[-1]} ({args.days - 1} days of history) {where}, views and rows kept "
+            f"in a {'local checkpoint' if keep == 'checkpoint' else 'cache'}, medians of {args.rounds} rounds:"
+        )
+        for way in ways:
+            extra = median[(keep, way)] - median[(keep, "none")]
+            print(
+                f"  views {way:20} {median[(keep, way)]:6.2f} s  (+{extra:.2f} s, "
+                f"{median[(keep, way)] / median[(keep, 'none')]:.2f}x)"
+            )
+    if len(keeps) > 1:
+        ratios = [c / k for c, k in zip(seconds[("cache", "one write")], seconds[("checkpoint", "one write")], strict=True)]
+        print(
+            f"\nthe job as it runs (views in one write): cache / checkpoint {median[('cache', 'one write')] / median[('checkpoint', 'one write')]:.2f}x "
+            f"(median of the rounds' ratios {statistics.median(ratios):.2f}x)"
+        )
+    if compiled is not None:
+        first = classes[0] if first is None else first
+        print(f"classes compiled per run: median {statistics.median(classes):.0f} (first run {first})")
     return 0
 
 

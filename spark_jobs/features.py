@@ -25,7 +25,14 @@ import sys
 from mlcycle.quality.by_day import gate_day
 from mlcycle.quality.gates import docs_dir, enforce, run_suite, write_result
 from mlcycle.specs import find_usecase
-from spark_jobs.common import add_days_arguments, dataset_path, days_of, overwrite_partitions, run_gated_day
+from spark_jobs.common import (
+    add_days_arguments,
+    dataset_path,
+    days_of,
+    kept,
+    overwrite_partitions,
+    run_gated_day,
+)
 
 VIEWS = "feature_views"  # under the data root: ds=D/view=<view>
 WRITERS = 4  # tasks writing the views of many days
@@ -67,38 +74,34 @@ def write_views(views: dict, data_root: str, ds: str) -> None:
     )
 
 
-def features_of_day(spark, data_root: str, ds: str, usecase=None) -> int:
+def features_of_day(spark, data_root: str, ds: str, usecase=None, hold=kept) -> int:
+    """Build, gate and write day ``ds`` (the views, then the table); the rows written. The views
+    are read twice (the rows are assembled from them, then they are written) and the rows three
+    times (gate, table): each is computed once, through ``hold`` (``kept``: a local checkpoint)."""
     usecase = usecase or find_usecase()
-    features, history_days, views = usecase.code_module().build_day(spark, data_root, ds)
+    features, history_days, views = usecase.code_module().build_day(spark, data_root, ds, hold=hold)
     print(f"build_features ds={ds}: history of {history_days} day(s) before it")
-    # the views are read twice (the features are assembled from them, then they are written)
-    views = {name: view.cache() for name, view in views.items()}
-    features = features.cache()
-    try:
-        result, rows = gate_day(
-            features,
-            str(usecase.features_suite),
-            name="features",
-            ds=ds,
-            docs_dir=docs_dir(data_root, "features", ds),
-        )
-        write_result(
-            result,
-            f"{data_root}/gates/features/ds={ds}.json",
-            ds=ds,
-            rows=rows,
-            gate="features",
-            history_days=history_days,
-        )
-        enforce(result, partition=f"ds={ds}")
-        # the views first, the table last: a day whose features are there has its views too
-        write_views(views, data_root, ds)
-        overwrite_partitions(features, data_root, "features")
-        return rows
-    finally:  # a cached plan would answer a rerun in the same session
-        features.unpersist()
-        for view in views.values():
-            view.unpersist()
+    features = hold(features)
+    result, rows = gate_day(
+        features,
+        str(usecase.features_suite),
+        name="features",
+        ds=ds,
+        docs_dir=docs_dir(data_root, "features", ds),
+    )
+    write_result(
+        result,
+        f"{data_root}/gates/features/ds={ds}.json",
+        ds=ds,
+        rows=rows,
+        gate="features",
+        history_days=history_days,
+    )
+    enforce(result, partition=f"ds={ds}")
+    # the views first, the table last: a day whose features are there has its views too
+    write_views(views, data_root, ds)
+    overwrite_partitions(features, data_root, "features")
+    return rows
 
 
 def write_views_of_days(views: dict, data_root: str, days: list[str]) -> None:
@@ -136,7 +139,9 @@ def raw_passed(data_root: str, usecase, ds: str) -> bool:
     return all((read_result(data_root, gate, ds) or {}).get("success") for gate in usecase.raw_gates)
 
 
-def features_of_days(spark, data_root: str, days: list[str], usecase=None) -> tuple[dict, list, list]:
+def features_of_days(
+    spark, data_root: str, days: list[str], usecase=None, hold=kept
+) -> tuple[dict, list, list]:
     """``features_of_day`` for many days in one pass (the use case's ``build_days``): the days whose
     raw gates passed are built together, judged by the features gate in one pass (a held day
     again by GX, for its Data Docs), and the days that pass are written, views first, in one write
@@ -152,41 +157,35 @@ def features_of_days(spark, data_root: str, days: list[str], usecase=None) -> tu
     unbuilt = [ds for ds in days if ds not in ready]
     if not ready:
         return {}, [], unbuilt
-    features, history_days, views = usecase.code_module().build_days(spark, data_root, ready)
-    # the views are read twice (the features are assembled from them, then they are written)
-    views = {name: view.cache() for name, view in views.items()}
-    features = features.cache()
+    # the views are read twice and the rows several times: each computed once (``features_of_day``)
+    features, history_days, views = usecase.code_module().build_days(spark, data_root, ready, hold=hold)
+    features = hold(features)
     suite = str(usecase.features_suite)
-    try:
-        measured = measure_days(features, suite, name="features", row_parameters={ds: {} for ds in ready})
-        rows, held = {}, []
-        for ds in ready:
-            result = measured.verdict(ds, {})
-            if not result.success:  # GX's own verdict, with the day's Data Docs
-                of_day = features.where(F.col("ds") == F.lit(ds).cast("date"))
-                result = run_suite(
-                    of_day, suite, name="features", docs_dir=docs_dir(data_root, "features", ds)
-                )
-                held.append(ds)
-            rows[ds] = measured.rows_of(ds)
-            write_result(
-                result,
-                result_path(data_root, "features", ds),
-                ds=ds,
-                rows=rows[ds],
-                gate="features",
-                history_days=history_days[ds],
+    measured = measure_days(features, suite, name="features", row_parameters={ds: {} for ds in ready})
+    rows, held = {}, []
+    for ds in ready:
+        result = measured.verdict(ds, {})
+        if not result.success:  # GX's own verdict, with the day's Data Docs
+            of_day = features.where(F.col("ds") == F.lit(ds).cast("date"))
+            result = run_suite(
+                of_day, suite, name="features", docs_dir=docs_dir(data_root, "features", ds)
             )
-        good = [ds for ds in ready if ds not in held]
-        if good:
-            wanted = [F.lit(ds).cast("date") for ds in good]
-            write_views_of_days(views, data_root, good)
-            overwrite_partitions(features.where(F.col("ds").isin(wanted)), data_root, "features")
-        return {ds: rows[ds] for ds in good}, held, unbuilt
-    finally:
-        features.unpersist()
-        for view in views.values():
-            view.unpersist()
+            held.append(ds)
+        rows[ds] = measured.rows_of(ds)
+        write_result(
+            result,
+            result_path(data_root, "features", ds),
+            ds=ds,
+            rows=rows[ds],
+            gate="features",
+            history_days=history_days[ds],
+        )
+    good = [ds for ds in ready if ds not in held]
+    if good:
+        wanted = [F.lit(ds).cast("date") for ds in good]
+        write_views_of_days(views, data_root, good)
+        overwrite_partitions(features.where(F.col("ds").isin(wanted)), data_root, "features")
+    return {ds: rows[ds] for ds in good}, held, unbuilt
 
 
 def features_of_range(days: list[str], data_root: str, usecase) -> int:

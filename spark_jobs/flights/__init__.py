@@ -8,10 +8,11 @@ only; each imports its module when called, so naming the package costs nothing.
   a landed file (or a list of them) is read strictly, and its kept rows typed for ``validated/``
   (``ds``: the day, or a column holding each row's day; ``schemas.py``, ``features.py``);
   ``CORRUPT_RECORD`` is the column of a malformed line;
-- ``build_day(spark, data_root, ds)``: the feature rows of a day, the days of history behind
-  them, and the day's feature views they were assembled from (``day.py``); ``build_days(spark,
-  data_root, days)``: the same for many days of one year in one pass, each row and view with its
-  day, the days of history per day (``days.py``);
+- ``build_day(spark, data_root, ds, hold=None)``: the feature rows of a day, the days of history
+  behind them, and the day's feature views they were assembled from, each view passed through
+  ``hold`` first when given (the features job reads them twice: ``spark_jobs.common.kept``)
+  (``day.py``); ``build_days(spark, data_root, days, hold=None)``: the same for many days of one
+  year in one pass, each row and view with its day, the days of history per day (``days.py``);
 - ``request_fields(request)``: a scoring request turned into the fields a flight is scheduled
   with, or a ``ValueError`` naming the field and the rule (``online.py``); ``feature_spec()``: how
   the features are found from those fields and the views (``project.py``).
@@ -58,16 +59,16 @@ def validated(dataset: str, df, ds: str):
     return VALIDATED[dataset](df, ds)
 
 
-def build_day(spark, data_root: str, ds: str):
+def build_day(spark, data_root: str, ds: str, hold=None):
     from spark_jobs.flights.day import build_day
 
-    return build_day(spark, data_root, ds)
+    return build_day(spark, data_root, ds, hold=hold)
 
 
-def build_days(spark, data_root: str, days: list[str]):
+def build_days(spark, data_root: str, days: list[str], hold=None):
     from spark_jobs.flights.days import build_range
 
-    return build_range(spark, data_root, days)
+    return build_range(spark, data_root, days, hold=hold)
 
 
 _online = None  # online.py, once imported: asked once per flight of a request

@@ -49,9 +49,11 @@ def read_planes(spark, data_root: str):
     return read_raw(spark, path, planes_schema()).drop(CORRUPT_RECORD)
 
 
-def build_day(spark, data_root: str, ds: str):
+def build_day(spark, data_root: str, ds: str, hold=None):
     """(the feature rows of ``ds``, the days of history they were built on, the day's feature
-    views they were assembled from: what the scoring service looks a request up in)."""
+    views they were assembled from: what the scoring service looks a request up in). ``hold``
+    (e.g. ``spark_jobs.common.kept``) is applied to each view before the rows are assembled from
+    it, for a caller that reads the views again."""
     from pyspark.sql import functions as F
 
     flights = read_validated(spark, data_root, "flights", ds)
@@ -60,5 +62,7 @@ def build_day(spark, data_root: str, ds: str):
     if history is not None:
         flights = flights.unionByName(history)
     views = feature_views(flights, weather, ds, planes=read_planes(spark, data_root))
+    if hold is not None:
+        views = {name: hold(view) for name, view in views.items()}
     features = assemble(flights.where(F.col("ds") == F.lit(ds).cast("date")), views)
     return features, history_days, views

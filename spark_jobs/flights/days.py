@@ -137,10 +137,11 @@ def assemble_days(flights: DataFrame, days: list[str], views: dict) -> DataFrame
     return assemble(flights.where(F.col("ds").isin(wanted)), views, by_day=BY_DAY)
 
 
-def build_range(spark, data_root: str, days: list[str]):
+def build_range(spark, data_root: str, days: list[str], hold=None):
     """(the feature rows of ``days``, the days of history each day was built on, the views of
     ``range_views``): ``day.build_day`` for many days, from the validated partitions there are
-    (a day's history is the validated days of its window, as its own job finds them)."""
+    (a day's history is the validated days of its window, as its own job finds them). ``hold``:
+    as ``day.build_day``'s."""
     from spark_jobs.common import existing_partitions, read_partitions
     from spark_jobs.flights.day import read_planes
     from spark_jobs.flights.features import VALIDATED
@@ -163,4 +164,6 @@ def build_range(spark, data_root: str, days: list[str]):
             1 for back in range(1, HISTORY_DAYS + 1) if day - dt.timedelta(days=back) in present
         )
     views = range_views(flights, weather, days, read_planes(spark, data_root))
+    if hold is not None:
+        views = {name: hold(view) for name, view in views.items()}
     return assemble_days(flights, days, views), history_days, views
