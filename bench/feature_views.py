@@ -1,7 +1,7 @@
 """What publishing a day's feature views costs the features job: ``features_of_day`` with the views
 written in one write (as the job does), written one write per view (as it first did), and not
 written at all, interleaved in each round; and (``--keep both``) what the job keeps its views and
-rows in for their second reads: a local checkpoint (``spark_jobs.common.kept``, as the job does) or
+rows in for their second reads: a local checkpoint (``spark_jobs.common.pinned``, as the job does) or
 a cache unpersisted at the end (as it did before), taking turns within each round.
 
     .venv/bin/python bench/feature_views.py --data-root /tmp/feature-views --rounds 5
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
         ).getOrCreate()
     from spark_jobs import features as job
     from spark_jobs import quality
-    from spark_jobs.common import get_spark, kept, overwrite_partitions
+    from spark_jobs.common import get_spark, overwrite_partitions, pinned
     from spark_jobs.flights.replay import land_day, load_reference
 
     spark = get_spark("bench-feature-views")
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
         session = get_spark("bench-feature-views") if args.remote else spark
         try:
-            job.features_of_day(session, root, days[-1], hold=kept if keep == "checkpoint" else cache)
+            job.features_of_day(session, root, days[-1], hold=pinned if keep == "checkpoint" else cache)
         finally:
             for df in cached:  # as the job did, at its end
                 df.unpersist()

@@ -191,8 +191,8 @@ def overwrite_partitions(df, data_root: str, dataset: str) -> None:
     )
 
 
-def kept(df):
-    """``df`` computed once, now, and kept for the job's later reads: a local checkpoint, which
+def pinned(df):
+    """``df`` computed once, now, and pinned for the job's later reads: a local checkpoint, which
     later plans read as a table (its lineage cut). What a cache would do, without what a cache
     leaves behind: a cached plan outlives the session that cached it on a long-lived Spark Connect
     server (every later query of every job is matched against it) when the job ends before it

@@ -29,8 +29,8 @@ from spark_jobs.common import (
     add_days_arguments,
     dataset_path,
     days_of,
-    kept,
     overwrite_partitions,
+    pinned,
     run_gated_day,
 )
 
@@ -74,10 +74,10 @@ def write_views(views: dict, data_root: str, ds: str) -> None:
     )
 
 
-def features_of_day(spark, data_root: str, ds: str, usecase=None, hold=kept) -> int:
+def features_of_day(spark, data_root: str, ds: str, usecase=None, hold=pinned) -> int:
     """Build, gate and write day ``ds`` (the views, then the table); the rows written. The views
     are read twice (the rows are assembled from them, then they are written) and the rows three
-    times (gate, table): each is computed once, through ``hold`` (``kept``: a local checkpoint)."""
+    times (gate, table): each is computed once, through ``hold`` (``pinned``: a local checkpoint)."""
     usecase = usecase or find_usecase()
     features, history_days, views = usecase.code_module().build_day(spark, data_root, ds, hold=hold)
     print(f"build_features ds={ds}: history of {history_days} day(s) before it")
@@ -140,7 +140,7 @@ def raw_passed(data_root: str, usecase, ds: str) -> bool:
 
 
 def features_of_days(
-    spark, data_root: str, days: list[str], usecase=None, hold=kept
+    spark, data_root: str, days: list[str], usecase=None, hold=pinned
 ) -> tuple[dict, list, list]:
     """``features_of_day`` for many days in one pass (the use case's ``build_days``): the days whose
     raw gates passed are built together, judged by the features gate in one pass (a held day

@@ -61,6 +61,7 @@ from spark_jobs.common import (
     delete_partition,
     files,
     overwrite_partitions,
+    pinned,
     run_gated_day,
     side_by_side,
 )
@@ -128,10 +129,10 @@ def _missing(path: str, dataset: str, ds: str) -> dict:
     }
 
 
-def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None, cached=None) -> RawVerdict:
+def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None) -> RawVerdict:
     """Check, split and judge one dataset of one day; writes its quarantine partition. The judged
-    rows are cached while the day is gated and added to ``cached`` (a list) at once, for the
-    caller to let go of whatever happens after."""
+    rows are read once and pinned (``spark_jobs.common.pinned``: a rerun after a fix, in the same
+    session, reads the file anew)."""
     from pyspark.sql import functions as F
 
     usecase = usecase or find_usecase()
@@ -169,9 +170,7 @@ def gate_dataset(spark, data_root: str, dataset: str, ds: str, usecase=None, cac
         "latest_hour_min": thresholds["latest_hour_min"],
     }
     judged = split_rows(code.read_raw(spark, source, schema), row_rules(suite), parameters)
-    judged = judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")).cache()
-    if cached is not None:
-        cached.append(judged)
+    judged = pinned(judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")))
     totals = judged.agg(F.count(F.lit(1)).alias("rows"), F.sum(QUARANTINED).alias("quarantined")).first()
     rows, quarantined = int(totals["rows"]), int(totals["quarantined"] or 0)
     per_rule = {
@@ -232,30 +231,22 @@ def validate_day(spark, data_root: str, ds: str, usecase=None) -> list[RawVerdic
     side) only if all pass."""
     usecase = usecase or find_usecase()
     code = usecase.code_module()
-    cached: list = []
-    try:
-        verdicts = side_by_side(
+    verdicts = side_by_side(
+        *[
+            lambda dataset=dataset: gate_dataset(spark, data_root, dataset, ds, usecase)
+            for dataset in usecase.datasets
+        ]
+    )
+    held = [v for v in verdicts if not v.result.success]
+    if not held:
+        side_by_side(
             *[
-                lambda dataset=dataset: gate_dataset(spark, data_root, dataset, ds, usecase, cached)
-                for dataset in usecase.datasets
+                lambda v=verdict: overwrite_partitions(
+                    code.validated(v.dataset, v.kept, ds), data_root, f"validated/{v.dataset}"
+                )
+                for verdict in verdicts
             ]
         )
-        held = [v for v in verdicts if not v.result.success]
-        if not held:
-            side_by_side(
-                *[
-                    lambda v=verdict: overwrite_partitions(
-                        code.validated(v.dataset, v.kept, ds), data_root, f"validated/{v.dataset}"
-                    )
-                    for verdict in verdicts
-                ]
-            )
-    finally:
-        # A cached scan is matched by its plan, not by the file's content: a session that gates
-        # the same path again (a rerun after a fix) must read the file anew, also after a gate
-        # that failed half way (its own error or the other dataset's).
-        for frame in cached:
-            frame.unpersist()
     for verdict in verdicts:
         write_result(verdict.result, result_path(data_root, verdict.gate, ds), **verdict.record())
     if held:
@@ -284,9 +275,7 @@ def _same_file(path: str) -> str:
     return local if "://" in local else os.path.abspath(local)
 
 
-def gate_days(
-    spark, data_root: str, dataset: str, days: list[str], usecase, cached=None
-) -> dict[str, RawVerdict]:
+def gate_days(spark, data_root: str, dataset: str, days: list[str], usecase) -> dict[str, RawVerdict]:
     """``gate_dataset`` for many days: every file is checked as bytes, the readable ones are read
     in one scan, split by the row rules, and the suite's batch rules judge every day in one pass
     (``mlcycle.quality.by_day``); days in order, so a day's volume band comes from the days before
@@ -339,9 +328,7 @@ def gate_days(
     day_of_file = F.regexp_extract(F.col("_metadata.file_path"), r"ds=(\d{4}-\d{2}-\d{2})", 1)
     raw = code.read_raw(spark, [sources[ds] for ds in readable], schema).withColumn("ds", day_of_file)
     judged = split_rows(raw, row_rules(suite), {})
-    judged = judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")).cache()
-    if cached is not None:  # as in gate_dataset
-        cached.append(judged)
+    judged = pinned(judged.withColumn(QUARANTINED, (F.size(FAILURES) > 0).cast("int")))
     measured = measure_days(
         judged,
         suite,
@@ -441,34 +428,27 @@ def validate_days(spark, data_root: str, days: list[str], usecase=None) -> dict[
     usecase = usecase or find_usecase()
     code = usecase.code_module()
     datasets = list(usecase.datasets)
-    cached: list = []  # as in validate_day
-    try:
-        gated = dict(
-            zip(
-                datasets,
-                side_by_side(
-                    *[
-                        lambda dataset=dataset: gate_days(spark, data_root, dataset, days, usecase, cached)
-                        for dataset in datasets
-                    ]
-                ),
-                strict=True,
-            )
+    gated = dict(
+        zip(
+            datasets,
+            side_by_side(
+                *[
+                    lambda dataset=dataset: gate_days(spark, data_root, dataset, days, usecase)
+                    for dataset in datasets
+                ]
+            ),
+            strict=True,
         )
-        by_day = {ds: [gated[dataset][ds] for dataset in datasets] for ds in days}
-        good = [ds for ds, verdicts in by_day.items() if all(v.result.success for v in verdicts)]
+    )
+    by_day = {ds: [gated[dataset][ds] for dataset in datasets] for ds in days}
+    good = [ds for ds, verdicts in by_day.items() if all(v.result.success for v in verdicts)]
 
-        def write(dataset: str) -> None:
-            kept = gated[dataset][good[0]].kept.where(F.col("ds").isin(good))
-            overwrite_partitions(
-                code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}"
-            )
+    def write(dataset: str) -> None:
+        kept = gated[dataset][good[0]].kept.where(F.col("ds").isin(good))
+        overwrite_partitions(code.validated(dataset, kept, F.col("ds")), data_root, f"validated/{dataset}")
 
-        if good:
-            side_by_side(*[lambda dataset=dataset: write(dataset) for dataset in datasets])
-    finally:
-        for frame in cached:
-            frame.unpersist()
+    if good:
+        side_by_side(*[lambda dataset=dataset: write(dataset) for dataset in datasets])
     for verdicts in by_day.values():
         for verdict in verdicts:
             write_result(verdict.result, result_path(data_root, verdict.gate, verdict.ds), **verdict.record())

@@ -10,7 +10,7 @@ only; each imports its module when called, so naming the package costs nothing.
   ``CORRUPT_RECORD`` is the column of a malformed line;
 - ``build_day(spark, data_root, ds, hold=None)``: the feature rows of a day, the days of history
   behind them, and the day's feature views they were assembled from, each view passed through
-  ``hold`` first when given (the features job reads them twice: ``spark_jobs.common.kept``)
+  ``hold`` first when given (the features job reads them twice: ``spark_jobs.common.pinned``)
   (``day.py``); ``build_days(spark, data_root, days, hold=None)``: the same for many days of one
   year in one pass, each row and view with its day, the days of history per day (``days.py``);
 - ``request_fields(request)``: a scoring request turned into the fields a flight is scheduled

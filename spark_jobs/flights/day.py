@@ -52,7 +52,7 @@ def read_planes(spark, data_root: str):
 def build_day(spark, data_root: str, ds: str, hold=None):
     """(the feature rows of ``ds``, the days of history they were built on, the day's feature
     views they were assembled from: what the scoring service looks a request up in). ``hold``
-    (e.g. ``spark_jobs.common.kept``) is applied to each view before the rows are assembled from
+    (e.g. ``spark_jobs.common.pinned``) is applied to each view before the rows are assembled from
     it, for a caller that reads the views again."""
     from pyspark.sql import functions as F
 

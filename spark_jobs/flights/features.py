@@ -39,7 +39,8 @@ def read_raw(spark: SparkSession, path: str, schema) -> DataFrame:
     The header must name the schema's columns in order (``enforceSchema=false``), ``NA`` is the
     missing value, and a line that does not fit the schema keeps its text in ``_corrupt_record``
     (PERMISSIVE mode) so the raw gate can count and show it. Spark refuses queries that touch only
-    the corrupt-record column of an uncached CSV scan: cache the result before checking it.
+    the corrupt-record column of an uncached CSV scan: pin the result (``spark_jobs.common.pinned``)
+    before checking it.
     """
     return (
         spark.read.schema(schema)
