@@ -123,11 +123,11 @@ bench: $(ARCHIVE) ## Run every benchmark of docs/PERFORMANCE.md on a stack of th
 	$(BIN)/python bench/day_pipeline.py --home $(BENCH_HOME) --repeat 5 --preload on --engine both --gates both
 	$(BIN)/python bench/serving.py --home $(BENCH_HOME) --rounds 5
 	$(BIN)/python bench/backfill_growth.py --home $(BENCH_HOME) --sizes 7 30 90 --data-only
-	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views-connect --days 8 --rounds 5 --keep both --remote sc://127.0.0.1:15202
+	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views-connect --days 29 --rounds 5 --keep checkpoint views cache --remote sc://127.0.0.1:15202
 	$(BIN)/python bench/backfill_year.py --home $(BENCH_HOME) --months 12 --stop
 	$(BIN)/python bench/scale.py --source $(BENCH_HOME)/year --make-source --work $(BENCH_HOME)/scale --sizes 1 10 30
 	$(BIN)/python bench/scoring_throughput.py --data-root $(BENCH_HOME)/data --days 14 --copies 1 10 30 --repeat 5
-	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views --days 8 --rounds 5 --keep both
+	$(BIN)/python bench/feature_views.py --data-root $(BENCH_HOME)/feature-views --days 29 --rounds 5 --keep checkpoint views cache
 	$(BIN)/python bench/class_archive.py --data-root $(BENCH_HOME)/class-archive --rounds 5
 
 test-fast: $(ARCHIVE) ## Tests that need no running service

@@ -1,11 +1,14 @@
 """What publishing a day's feature views costs the features job: ``features_of_day`` with the views
 written in one write (as the job does), written one write per view (as it first did), and not
-written at all, interleaved in each round; and (``--keep both``) what the job keeps its views and
-rows in for their second reads: a local checkpoint (``spark_jobs.common.pinned``, as the job does) or
-a cache unpersisted at the end (as it did before), taking turns within each round.
+written at all, interleaved in each round; and (``--keep``, one or more, taking turns within each
+round) what the job keeps for its second reads: ``checkpoint``, its flights (the day's and its
+history's), views and rows in local checkpoints (``spark_jobs.common.pinned``, as the job does);
+``views``, only its views and rows (each view reading the flights again, as it did before);
+``cache``, only its views and rows, cached and unpersisted at the end (as it did before that).
+``both`` is ``checkpoint cache``.
 
     .venv/bin/python bench/feature_views.py --data-root /tmp/feature-views --rounds 5
-        [--keep checkpoint|cache|both] [--remote sc://127.0.0.1:15202]
+        [--keep checkpoint views cache | both] [--remote sc://127.0.0.1:15202]
 
 The data root gets the first ``--days`` days of 2013 landed and gated once (kept for a rerun); the
 day measured is the last of them, with its history. A ``local[2]`` session with the stack's shuffle
@@ -29,6 +32,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+KEEPS = {
+    "checkpoint": "flights, views and rows in local checkpoints",
+    "views": "views and rows in local checkpoints, the flights read by each view",
+    "cache": "views and rows cached, the flights read by each view",
+}
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,9 +47,10 @@ def main(argv=None) -> int:
     parser.add_argument("--warm-ups", type=int, default=1, help="untimed runs of the job first")
     parser.add_argument(
         "--keep",
-        choices=["checkpoint", "cache", "both"],
-        default="checkpoint",
-        help="what the job keeps its views and rows in: a local checkpoint (the job's), a cache, or both in turn",
+        nargs="+",
+        choices=[*KEEPS, "both"],
+        default=["checkpoint"],
+        help="what the job keeps: " + "; ".join(f"{k}: {v}" for k, v in KEEPS.items()) + "; both: checkpoint cache",
     )
     parser.add_argument("--remote", help="a Spark Connect server (sc://host:port) instead of local[2]")
     args = parser.parse_args(argv)
@@ -81,7 +91,7 @@ def main(argv=None) -> int:
             overwrite_partitions(view.coalesce(1), data_root, f"bench_views_per_view/{name}")
 
     ways = {"one write": job.write_views, "one write per view": per_view, "none": lambda *a: None}
-    keeps = ["checkpoint", "cache"] if args.keep == "both" else [args.keep]
+    keeps = list(dict.fromkeys(k for keep in args.keep for k in (["checkpoint", "cache"] if keep == "both" else [keep])))
     seconds: dict[tuple[str, str], list[float]] = {(k, way): [] for k in keeps for way in ways}
     compiled = (
         None if args.remote else spark._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
@@ -94,14 +104,23 @@ def main(argv=None) -> int:
         """The job once, its views and rows kept as ``keep`` says; a run on a server in a session
         of its own, as a task's."""
         cached: list = []
+        held: list = []
 
         def cache(df):
+            held.append(df)
+            if len(held) == 1:  # the job's first hold is its flights (spark_jobs/flights/day.py)
+                return df
             cached.append(df.cache())
             return cached[-1]
 
+        def views_only(df):
+            held.append(df)
+            return df if len(held) == 1 else pinned(df)
+
         session = get_spark("bench-feature-views") if args.remote else spark
+        hold = {"checkpoint": pinned, "views": views_only, "cache": cache}[keep]
         try:
-            job.features_of_day(session, root, days[-1], hold=pinned if keep == "checkpoint" else cache)
+            job.features_of_day(session, root, days[-1], hold=hold)
         finally:
             for df in cached:  # as the job did, at its end
                 df.unpersist()
@@ -131,8 +150,8 @@ def main(argv=None) -> int:
     where = f"on {args.remote}" if args.remote else "on local[2]"
     for keep in keeps:
         print(
-            f"\nfeatures_of_day {days[-1]} ({args.days - 1} days of history) {where}, views and rows kept "
-            f"in a {'local checkpoint' if keep == 'checkpoint' else 'cache'}, medians of {args.rounds} rounds:"
+            f"\nfeatures_of_day {days[-1]} ({args.days - 1} days of history) {where}, "
+            f"{KEEPS[keep]}, medians of {args.rounds} rounds:"
         )
         for way in ways:
             extra = median[(keep, way)] - median[(keep, "none")]
@@ -140,10 +159,12 @@ def main(argv=None) -> int:
                 f"  views {way:20} {median[(keep, way)]:6.2f} s  (+{extra:.2f} s, "
                 f"{median[(keep, way)] / median[(keep, 'none')]:.2f}x)"
             )
-    if len(keeps) > 1:
-        ratios = [c / k for c, k in zip(seconds[("cache", "one write")], seconds[("checkpoint", "one write")], strict=True)]
+    base = keeps[0]
+    for keep in keeps[1:]:
+        ratios = [c / k for c, k in zip(seconds[(keep, "one write")], seconds[(base, "one write")], strict=True)]
         print(
-            f"\nthe job as it runs (views in one write): cache / checkpoint {median[('cache', 'one write')] / median[('checkpoint', 'one write')]:.2f}x "
+            f"\nthe job as it runs (views in one write): {keep} / {base} "
+            f"{median[(keep, 'one write')] / median[(base, 'one write')]:.2f}x "
             f"(median of the rounds' ratios {statistics.median(ratios):.2f}x)"
         )
     if compiled is not None:

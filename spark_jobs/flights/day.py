@@ -52,8 +52,9 @@ def read_planes(spark, data_root: str):
 def build_day(spark, data_root: str, ds: str, hold=None):
     """(the feature rows of ``ds``, the days of history they were built on, the day's feature
     views they were assembled from: what the scoring service looks a request up in). ``hold``
-    (e.g. ``spark_jobs.common.pinned``) is applied to each view before the rows are assembled from
-    it, for a caller that reads the views again."""
+    (e.g. ``spark_jobs.common.pinned``) is applied to the flights (the day's and its history's,
+    which five of the views read) and then to each view before the rows are assembled from it, for
+    a caller that reads the views again."""
     from pyspark.sql import functions as F
 
     flights = read_validated(spark, data_root, "flights", ds)
@@ -61,6 +62,8 @@ def build_day(spark, data_root: str, ds: str, hold=None):
     history, history_days = read_history(spark, data_root, ds)
     if history is not None:
         flights = flights.unionByName(history)
+    if hold is not None:  # read once, not once per view
+        flights = hold(flights)
     views = feature_views(flights, weather, ds, planes=read_planes(spark, data_root))
     if hold is not None:
         views = {name: hold(view) for name, view in views.items()}
