@@ -113,6 +113,8 @@ def test_serving_answers_the_same_flights_on_both_servers(stack, champion, day_p
     assert head, printed
     version, answered, landed = map(int, head.groups())
     assert version == champion
+    started = re.search(r"^mlflow models serve answering ([\d.]+) s after its start$", printed, re.M)
+    assert started and float(started[1]) > 0, printed
     csv = Path(stack["MLCYCLE_DATA_ROOT"]) / "landing" / "flights" / f"ds={DAY}" / "flights.csv"
     assert landed == sum(1 for _ in csv.open()) - 1 and 0 < answered <= landed
     rows = re.findall(
