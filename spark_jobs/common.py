@@ -84,9 +84,18 @@ def loaded_model(spark, model_uri: str, data_root: str):
     local = _staging(data_root)
     try:
         path = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=local)
-        yield PipelineModel.load(str(Path(path) / SPARK_MODEL_DATA))
+        model = PipelineModel.load(str(Path(path) / SPARK_MODEL_DATA))
+        _LOADED.append(model)
+        yield model
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+# The models a job loaded on a Spark Connect server, referenced until ``run_gated_day`` has stopped
+# its session. The server keeps a loaded pipeline's stages as objects of the session, and drops
+# them all when the session ends; a client that lets go of the model first asks the server to
+# drop each of them, one round trip each (44 for the flights pipeline).
+_LOADED: list = []
 
 
 SPARK_MODEL_DATA = "sparkml"  # where MLflow's Spark flavour keeps the pipeline in a logged model
@@ -271,3 +280,4 @@ def run_gated_day(job: str, ds: str, body) -> tuple[int, object]:
     finally:
         if owned:
             spark.stop()
+        _LOADED.clear()  # in a session still running (a caller's), each dropped by the server now
