@@ -40,7 +40,9 @@ def java_options(env=None) -> str:
 
 
 def with_archive(options: str, env=None) -> str:
-    """``options`` (JVM options) with the archive's."""
+    """``options`` (JVM options) with the archive's (once: options that map it already are kept)."""
+    if "-XX:SharedArchiveFile=" in options:
+        return options.strip()
     return " ".join(filter(None, [options.strip(), java_options(env)]))
 
 

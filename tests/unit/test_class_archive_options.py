@@ -24,6 +24,8 @@ def test_the_drivers_map_the_archive_and_say_nothing_when_they_cannot(archive):
     assert options.split() == [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
     assert spark_conf()["spark.driver.extraJavaOptions"] == options
     assert class_archive.with_archive(" -XX:+UseSerialGC ") == f"-XX:+UseSerialGC {options}"
+    # options that map it already (a JVM's JAVA_TOOL_OPTIONS handed on) get it once
+    assert class_archive.with_archive(f"-XX:+UseSerialGC {options} ") == f"-XX:+UseSerialGC {options}"
 
 
 def test_no_archive_or_switched_off_leaves_the_jvm_options_alone(archive, monkeypatch):
